@@ -1,0 +1,99 @@
+"""One settings object, read from `QA_*` environment variables; CLI flags override it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ENV_PREFIX = "QA_"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("milvus_uri", "qa_app.db", "Milvus URI: a local .db file (Milvus Lite) or http://host:19530"),
+    Setting("milvus_token", "", "Token for a Milvus server (user:password or an API key)"),
+    Setting("collection", "passages", "Collection name"),
+    Setting("model", "all-MiniLM-L6-v2", "Dense embedding model: a packaged name, a folder, or a hub id"),
+    Setting("chunk_tokens", 200, "Most word pieces of body text in one passage"),
+    Setting("chunk_overlap", 32, "Word pieces repeated from the end of one passage at the start of the next"),
+    Setting("top_k", 5, "Passages returned by default"),
+    Setting("max_top_k", 50, "Largest top_k a request may ask for"),
+    Setting("candidates", 50, "Candidates fetched from each retriever before fusion"),
+    Setting("rrf_k", 60, "The k of reciprocal-rank fusion: larger flattens the rank curve"),
+    Setting("timeout", 10.0, "Seconds allowed for each Milvus call"),
+    Setting("encode_batch", 32, "Passages per model call while loading"),
+    Setting("insert_batch", 256, "Passages per Milvus insert"),
+    Setting("host", "127.0.0.1", "Address the web server binds to"),
+    Setting("port", 8000, "Port the web server listens on"),
+    Setting("max_question_chars", 1000, "Longest question accepted"),
+    Setting("max_filter_chars", 500, "Longest filter value accepted"),
+)
+
+_DEFAULTS = {s.name: s.default for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    milvus_uri: str = _DEFAULTS["milvus_uri"]
+    milvus_token: str = _DEFAULTS["milvus_token"]
+    collection: str = _DEFAULTS["collection"]
+    model: str = _DEFAULTS["model"]
+    chunk_tokens: int = _DEFAULTS["chunk_tokens"]
+    chunk_overlap: int = _DEFAULTS["chunk_overlap"]
+    top_k: int = _DEFAULTS["top_k"]
+    max_top_k: int = _DEFAULTS["max_top_k"]
+    candidates: int = _DEFAULTS["candidates"]
+    rrf_k: int = _DEFAULTS["rrf_k"]
+    timeout: float = _DEFAULTS["timeout"]
+    encode_batch: int = _DEFAULTS["encode_batch"]
+    insert_batch: int = _DEFAULTS["insert_batch"]
+    host: str = _DEFAULTS["host"]
+    port: int = _DEFAULTS["port"]
+    max_question_chars: int = _DEFAULTS["max_question_chars"]
+    max_filter_chars: int = _DEFAULTS["max_filter_chars"]
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with the given values, skipping None (an unset CLI flag)."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **{k: _coerce(k, v) for k, v in given.items()})
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when the URI names a local Milvus Lite file rather than a server."""
+        return not self.milvus_uri.startswith(("http://", "https://", "tcp://", "unix:"))
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def _coerce(name: str, value: Any) -> Any:
+    default = _DEFAULTS[name]
+    if isinstance(value, str) and not isinstance(default, str):
+        try:
+            value = type(default)(value)
+        except ValueError:
+            raise SettingsError(
+                f"{ENV_PREFIX}{name.upper()}={value!r} is not a valid {type(default).__name__}"
+            ) from None
+    if isinstance(default, (int, float)) and value <= 0 and name != "chunk_overlap":
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be positive, got {value}")
+    return value
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Settings from `QA_*` variables in `environ`, defaults for the rest."""
+    values = {}
+    for setting in SETTINGS:
+        key = ENV_PREFIX + setting.name.upper()
+        if key in environ:
+            values[setting.name] = _coerce(setting.name, environ[key])
+    return Settings(**values)

@@ -1,0 +1,129 @@
+"""The parts that answer a question, opened once: settings, model, store, retriever."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from qa_app.chunking import Chunker
+from qa_app.config import Settings
+from qa_app.encoders import DenseEncoder, QueryBatcher
+from qa_app.errors import BadRequest, QAError
+from qa_app.filters import FILTER_FIELDS, FilterError, TextFilter, check_value
+from qa_app.ingest import Loader
+from qa_app.retrieval import MODES, Query, Retriever, SearchResult
+from qa_app.store import PassageStore
+
+
+class CollectionMissing(QAError):
+    status = 409
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, encoder: DenseEncoder, store: PassageStore) -> None:
+        self.settings = settings
+        self.encoder = encoder
+        self.store = store
+        self.retriever = Retriever(store, QueryBatcher(encoder), candidates=settings.candidates,
+                                   rrf_k=settings.rrf_k)
+        self._checked = False
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Pipeline:
+        encoder = await asyncio.to_thread(DenseEncoder.load, settings.model)
+        store = PassageStore(settings.milvus_uri, settings.collection, token=settings.milvus_token,
+                             timeout=settings.timeout)
+        return cls(settings, encoder, store)
+
+    def chunker(self) -> Chunker:
+        return Chunker(self.encoder.count_tokens, self.settings.chunk_tokens, self.settings.chunk_overlap,
+                       self.encoder.info.window)
+
+    def loader(self, *, show_progress: bool = False) -> Loader:
+        return Loader(self.store, self.encoder, self.chunker(), encode_batch=self.settings.encode_batch,
+                      insert_batch=self.settings.insert_batch, show_progress=show_progress)
+
+    async def ensure_collection(self, *, reset: bool = False) -> bool:
+        created = await self.store.ensure(self.encoder.info, reset=reset)
+        self._checked = True
+        return created
+
+    async def ready(self) -> None:
+        """Raise a clear error unless the collection exists and was built with this model."""
+        if self._checked:
+            return
+        if not await self.store.exists():
+            raise CollectionMissing(
+                f"no passages loaded yet: collection {self.settings.collection!r} does not exist. "
+                f"Load documents with: qa-app load PATH")
+        await self.store.check_model(self.encoder.info)
+        await self.store.ensure(self.encoder.info)
+        self._checked = True
+
+    async def ask(self, query: Query) -> SearchResult:
+        await self.ready()
+        try:
+            return await self.retriever.search(query)
+        except QAError:
+            self._checked = False  # the collection may have been dropped or rebuilt: look again
+            raise
+
+    async def health(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"model": self.encoder.info.name, "dim": self.encoder.info.dim,
+                                "collection": self.settings.collection, "milvus_uri": self.settings.milvus_uri}
+        try:
+            exists = await self.store.exists()
+            info.update(milvus="ok", collection_exists=exists, passages=await self.store.count() if exists else 0)
+            info["ok"] = True
+        except QAError as exc:
+            info.update(milvus="unavailable", error=exc.message, ok=False)
+        return info
+
+    async def close(self) -> None:
+        await self.store.close()
+
+
+def parse_query(data: Mapping[str, Any], settings: Settings) -> Query:
+    """A Query from JSON or form values; BadRequest names the first field that is wrong."""
+    known = {"question", "q", "top_k", "mode", "filter", "answer"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise BadRequest(f"unknown field {unknown[0]!r}; expected question, top_k, mode, filter", field=unknown[0])
+    question = data.get("question", data.get("q"))
+    if not isinstance(question, str):
+        raise BadRequest("'question' is required and must be a string", field="question")
+    question = question.strip()
+    if not question:
+        raise BadRequest("'question' is empty", field="question")
+    if len(question) > settings.max_question_chars:
+        raise BadRequest(f"'question' is longer than {settings.max_question_chars} characters", field="question")
+    top_k = data.get("top_k", settings.top_k)
+    if isinstance(top_k, str) and top_k.strip().isdigit():
+        top_k = int(top_k)
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= settings.max_top_k:
+        raise BadRequest(f"'top_k' must be a whole number from 1 to {settings.max_top_k}", field="top_k")
+    mode = data.get("mode") or "hybrid"
+    if mode == "keyword":
+        mode = "sparse"
+    if mode not in MODES:
+        raise BadRequest(f"'mode' must be one of {', '.join(MODES)}", field="mode")
+    return Query(question, top_k, mode, parse_filter(data.get("filter") or {}, settings))
+
+
+def parse_filter(raw: Any, settings: Settings) -> TextFilter:
+    if not isinstance(raw, Mapping):
+        raise BadRequest("'filter' must be an object with contains, source or title", field="filter")
+    values: dict[str, str] = {}
+    for key, value in raw.items():
+        if key not in FILTER_FIELDS:
+            raise BadRequest(f"unknown filter {key!r}; expected one of {', '.join(FILTER_FIELDS)}", field=key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise BadRequest(f"filter {key!r} must be a string", field=key)
+        try:
+            values[key] = check_value(key, value, settings.max_filter_chars)
+        except FilterError as exc:
+            raise BadRequest(str(exc), field=exc.field) from None
+    return TextFilter(**values)

@@ -1,0 +1,135 @@
+"""Answer a question with passages: embed it, search dense, keyword or both fused by RRF."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+from qa_app.encoders import QueryBatcher
+from qa_app.filters import TextFilter, build_expression, matches, needs_recheck
+from qa_app.store import Hit, PassageStore
+
+MODES = ("hybrid", "dense", "sparse")
+
+
+@dataclass(frozen=True)
+class Query:
+    question: str
+    top_k: int = 5
+    mode: str = "hybrid"
+    filter: TextFilter = field(default_factory=TextFilter)
+
+
+@dataclass(frozen=True)
+class RankedPassage:
+    id: str
+    rank: int
+    score: float
+    text: str
+    source: str
+    doc_id: str
+    title: str
+    headings: tuple[str, ...]
+    chunk: int
+    dense_rank: int | None = None
+    sparse_rank: int | None = None
+    dense_share: float | None = None  # of the fused score, the part that came from the dense list
+
+    @property
+    def found_by(self) -> str:
+        names = [n for n, r in (("dense", self.dense_rank), ("keyword", self.sparse_rank)) if r]
+        return " + ".join(names) or "-"
+
+    def as_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["headings"] = list(self.headings)
+        data["found_by"] = self.found_by
+        return data
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: Query
+    passages: list[RankedPassage]
+    timings_ms: dict[str, float]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "question": self.query.question,
+            "mode": self.query.mode,
+            "top_k": self.query.top_k,
+            "filter": self.query.filter.values(),
+            "passages": [p.as_dict() for p in self.passages],
+            "timings_ms": self.timings_ms,
+        }
+
+
+class Retriever:
+    def __init__(self, store: PassageStore, batcher: QueryBatcher, *, candidates: int, rrf_k: int) -> None:
+        self.store = store
+        self.batcher = batcher
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+
+    async def search(self, query: Query) -> SearchResult:
+        started = time.perf_counter()
+        expr = build_expression(query.filter)
+        recheck = needs_recheck(query.filter)
+        # A loose expression is checked again here, so fetch enough to fill top_k afterwards.
+        limit = max(query.top_k, self.candidates) if recheck else query.top_k
+        depth = max(self.candidates, limit)
+        vector = await self.batcher.encode(query.question) if query.mode != "sparse" else None
+        embedded = time.perf_counter()
+        if query.mode == "dense":
+            assert vector is not None
+            hits = await self.store.search_dense(vector, limit, expr)
+            passages = _ranked(hits, dense=True)
+        elif query.mode == "sparse":
+            hits = await self.store.search_sparse(query.question, limit, expr)
+            passages = _ranked(hits, dense=False)
+        else:
+            assert vector is not None
+            fused, dense, sparse = await asyncio.gather(
+                self.store.search_hybrid(vector, query.question, limit, candidates=depth, rrf_k=self.rrf_k,
+                                         expr=expr),
+                self.store.search_dense(vector, depth, expr),
+                self.store.search_sparse(query.question, depth, expr),
+            )
+            passages = self._explained(fused, dense, sparse)
+        if recheck:
+            passages = [p for p in passages if matches(query.filter, {"text": p.text, "source": p.source,
+                                                                       "title": p.title})]
+            passages = [_with_rank(p, i) for i, p in enumerate(passages, 1)]
+        done = time.perf_counter()
+        timings = {"embed": (embedded - started) * 1000, "search": (done - embedded) * 1000,
+                   "total": (done - started) * 1000}
+        return SearchResult(query, passages[: query.top_k], {k: round(v, 2) for k, v in timings.items()})
+
+    def _explained(self, fused: list[Hit], dense: list[Hit], sparse: list[Hit]) -> list[RankedPassage]:
+        dense_ranks = {h.id: i for i, h in enumerate(dense, 1)}
+        sparse_ranks = {h.id: i for i, h in enumerate(sparse, 1)}
+        passages = []
+        for rank, hit in enumerate(fused, 1):
+            d, s = dense_ranks.get(hit.id), sparse_ranks.get(hit.id)
+            d_part = 1 / (self.rrf_k + d) if d else 0.0
+            s_part = 1 / (self.rrf_k + s) if s else 0.0
+            share = d_part / (d_part + s_part) if d_part + s_part else None
+            passages.append(_passage(hit, rank, dense_rank=d, sparse_rank=s,
+                                     dense_share=None if share is None else round(share, 3)))
+        return passages
+
+
+def _passage(hit: Hit, rank: int, **explain: float | int | None) -> RankedPassage:
+    return RankedPassage(id=hit.id, rank=rank, score=round(hit.score, 6), text=hit.text, source=hit.source,
+                         doc_id=hit.doc_id, title=hit.title, headings=hit.headings, chunk=hit.chunk,
+                         **explain)  # type: ignore[arg-type]
+
+
+def _ranked(hits: list[Hit], *, dense: bool) -> list[RankedPassage]:
+    key = "dense_rank" if dense else "sparse_rank"
+    return [_passage(h, i, **{key: i}) for i, h in enumerate(hits, 1)]
+
+
+def _with_rank(passage: RankedPassage, rank: int) -> RankedPassage:
+    return replace(passage, rank=rank)

@@ -1,0 +1,294 @@
+"""The passage collection in Milvus: the only module that talks to pymilvus."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+from pymilvus import AnnSearchRequest, AsyncMilvusClient, DataType, Function, FunctionType, RRFRanker
+from pymilvus.exceptions import MilvusException
+
+from qa_app.chunking import HEADING_SEPARATOR, Passage
+from qa_app.errors import ModelMismatch, StoreUnavailable
+from qa_app.encoders import ModelInfo
+
+log = logging.getLogger(__name__)
+# milvus-lite 2.5.1 imports pkg_resources, which warns on every start; the pin is deliberate (STACK.md).
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+
+SCHEMA_VERSION = 1
+QUERY_PAGE = 16384  # Milvus caps one query's limit + offset at 16384 and silently truncates above it
+# VARCHAR limits in bytes. Milvus Lite 2.5.1 does not enforce them, a server does: cut in the app.
+MAX_BYTES = {"id": 64, "text": 65535, "search_text": 65535, "source": 2048, "doc_id": 512,
+             "title": 1024, "headings": 2048, "content_hash": 64}
+OUTPUT_FIELDS = ["text", "source", "doc_id", "title", "headings", "chunk"]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    text: str
+    source: str
+    doc_id: str
+    title: str
+    headings: tuple[str, ...]
+    chunk: int
+
+
+def truncate_utf8(value: str, max_bytes: int) -> str:
+    """At most `max_bytes` of UTF-8, never splitting a character."""
+    data = value.encode()
+    if len(data) <= max_bytes:
+        return value
+    return data[:max_bytes].decode(errors="ignore")
+
+
+def passage_row(passage: Passage, vector: np.ndarray) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": passage.id, "text": passage.text, "search_text": passage.embed_text,
+        "source": passage.source, "doc_id": passage.doc_id, "title": passage.title,
+        "headings": passage.heading_path, "content_hash": passage.content_hash,
+    }
+    row = {k: truncate_utf8(v, MAX_BYTES[k]) for k, v in row.items()}
+    row["chunk"] = passage.chunk
+    row["dense"] = vector.tolist()
+    return row
+
+
+def _hit(raw: Any, score: float | None = None) -> Hit:
+    entity = raw.get("entity") or raw
+    headings = entity.get("headings") or ""
+    return Hit(
+        id=str(raw["id"]), score=float(raw.get("distance", 0.0) if score is None else score),
+        text=entity.get("text", ""), source=entity.get("source", ""), doc_id=entity.get("doc_id", ""),
+        title=entity.get("title", ""), headings=tuple(headings.split(HEADING_SEPARATOR)) if headings else (),
+        chunk=int(entity.get("chunk", 0)),
+    )
+
+
+class PassageStore:
+    """One collection with a dense vector, a BM25 sparse vector built by Milvus, and passage fields."""
+
+    def __init__(self, uri: str, collection: str, *, token: str = "", timeout: float = 10.0) -> None:
+        self.uri = uri
+        self.collection = collection
+        self.token = token
+        self.timeout = timeout
+        self._client: AsyncMilvusClient | None = None
+        self._broken = False
+        self._reopen_lock = asyncio.Lock()
+
+    @property
+    def is_embedded(self) -> bool:
+        return not self.uri.startswith(("http://", "https://", "tcp://", "unix:"))
+
+    async def _connect(self) -> AsyncMilvusClient:
+        if self.is_embedded:
+            Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return AsyncMilvusClient(uri=self.uri, token=self.token, timeout=self.timeout)
+        except Exception as exc:
+            raise StoreUnavailable(f"cannot open Milvus at {self.uri}: {_reason(exc)}") from None
+
+    async def _client_ready(self) -> AsyncMilvusClient:
+        if self._client is not None and not self._broken:
+            return self._client
+        async with self._reopen_lock:
+            if self._client is None or self._broken:
+                await self._reopen()
+        assert self._client is not None
+        return self._client
+
+    async def _reopen(self) -> None:
+        """Open, or after a failure reopen: an embedded server that died is started again."""
+        if self._client is not None:
+            await _quietly(self._client.close())
+            self._client = None
+            if self.is_embedded:
+                await asyncio.to_thread(_release_embedded_server, self.uri)
+        self._client = await self._connect()
+        if self._broken and await self._call(lambda c: c.has_collection(self.collection, timeout=self.timeout), reopen=False):
+            await self._call(lambda c: c.load_collection(self.collection, timeout=self.timeout), reopen=False)
+        self._broken = False
+
+    async def _call(self, operation: Callable[[AsyncMilvusClient], Awaitable[T]], *, reopen: bool = True) -> T:
+        client = await self._client_ready() if reopen else self._client
+        assert client is not None
+        try:
+            return await operation(client)
+        except (MilvusException, OSError, asyncio.TimeoutError) as exc:
+            self._broken = True
+            raise StoreUnavailable(f"Milvus is not answering ({self.uri}): {_reason(exc)}") from None
+
+    # -- the collection ------------------------------------------------------------------------
+
+    async def exists(self) -> bool:
+        return await self._call(lambda c: c.has_collection(self.collection, timeout=self.timeout))
+
+    async def model_of_collection(self) -> dict[str, Any]:
+        """The embedding model the collection was built with ({} for a collection qa_app did not make)."""
+        described = await self._call(lambda c: c.describe_collection(self.collection, timeout=self.timeout))
+        try:
+            meta = json.loads(described.get("description") or "{}")
+        except json.JSONDecodeError:
+            return {}
+        return meta if isinstance(meta, dict) else {}
+
+    async def ensure(self, model: ModelInfo, *, reset: bool = False) -> bool:
+        """Create the collection if missing (or drop and recreate with `reset`), check its model, load it.
+
+        Returns True when the collection was created.
+        """
+        created = False
+        if reset and await self.exists():
+            await self.drop()
+        if not await self.exists():
+            await self._create(model)
+            created = True
+        else:
+            await self.check_model(model)
+        await self._call(lambda c: c.load_collection(self.collection, timeout=self.timeout))
+        return created
+
+    async def check_model(self, model: ModelInfo) -> None:
+        meta = await self.model_of_collection()
+        if meta.get("model") != model.name or meta.get("dim") != model.dim:
+            built = f"{meta.get('model')} ({meta.get('dim')}-d)" if meta else "an unknown model"
+            raise ModelMismatch(
+                f"collection {self.collection!r} was built with {built}, not {model.name} ({model.dim}-d): "
+                f"use that model (QA_MODEL), another collection (--collection), or rebuild it (qa-app load --reset)"
+            )
+
+    async def _create(self, model: ModelInfo) -> None:
+        # Stored in the schema's description: Lite keeps that one, not create_collection's.
+        description = json.dumps({"app": "qa_app", "schema": SCHEMA_VERSION, "model": model.name, "dim": model.dim})
+        schema = AsyncMilvusClient.create_schema(auto_id=False, enable_dynamic_field=False, description=description)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=MAX_BYTES["id"])
+        schema.add_field("dense", DataType.FLOAT_VECTOR, dim=model.dim)
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_field("text", DataType.VARCHAR, max_length=MAX_BYTES["text"])
+        schema.add_field("search_text", DataType.VARCHAR, max_length=MAX_BYTES["search_text"],
+                         enable_analyzer=True, analyzer_params={"type": "english"})
+        for name in ("source", "doc_id", "title", "headings", "content_hash"):
+            schema.add_field(name, DataType.VARCHAR, max_length=MAX_BYTES[name])
+        schema.add_field("chunk", DataType.INT64)
+        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                     input_field_names=["search_text"], output_field_names=["sparse"]))
+        index = AsyncMilvusClient.prepare_index_params()
+        index.add_index("dense", index_type="AUTOINDEX", metric_type="IP")
+        index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        await self._call(lambda c: c.create_collection(
+            self.collection, schema=schema, index_params=index,
+            consistency_level="Strong", timeout=self.timeout))
+
+    async def drop(self) -> None:
+        await self._call(lambda c: c.drop_collection(self.collection, timeout=self.timeout))
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await _quietly(self._client.close())
+            self._client = None
+
+    # -- rows ----------------------------------------------------------------------------------
+
+    async def insert(self, passages: Sequence[Passage], vectors: np.ndarray) -> int:
+        rows = [passage_row(p, v) for p, v in zip(passages, vectors)]
+        if not rows:
+            return 0
+        result = await self._call(lambda c: c.insert(self.collection, rows, timeout=self.timeout))
+        return int(result.get("insert_count", len(rows)))
+
+    async def delete(self, ids: Sequence[str]) -> int:
+        if not ids:
+            return 0
+        await self._call(lambda c: c.delete(self.collection, ids=list(ids), timeout=self.timeout))
+        return len(ids)
+
+    async def get(self, ids: Sequence[str]) -> list[Hit]:
+        if not ids:
+            return []
+        rows = await self._call(lambda c: c.get(self.collection, ids=list(ids), output_fields=OUTPUT_FIELDS,
+                                                timeout=self.timeout))
+        return [_hit(row, 0.0) for row in rows]
+
+    async def count(self, expr: str = "") -> int:
+        rows = await self._call(lambda c: c.query(self.collection, filter=expr, output_fields=["count(*)"],
+                                                  timeout=self.timeout))
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    async def rows(self, expr: str, fields: Sequence[str]) -> AsyncIterator[dict[str, Any]]:
+        """Every row matching `expr`, paged by primary key (one query would stop at 16,384 rows)."""
+        last = ""
+        while True:
+            page_expr = f'id > "{last}"' if not expr else f'({expr}) and id > "{last}"'
+            page = await self._call(lambda c: c.query(self.collection, filter=page_expr, output_fields=list(fields),
+                                                      limit=QUERY_PAGE, timeout=self.timeout))
+            if not page:
+                return
+            for row in page:
+                yield dict(row)
+            last = str(page[-1]["id"])  # ids are hex digests: no quotes or backslashes to escape
+            if len(page) < QUERY_PAGE:
+                return
+
+    async def sources(self) -> dict[str, int]:
+        """Passage count per source."""
+        counts: dict[str, int] = {}
+        async for row in self.rows("", ["source"]):
+            counts[row["source"]] = counts.get(row["source"], 0) + 1
+        return counts
+
+    # -- search --------------------------------------------------------------------------------
+
+    async def search_dense(self, vector: np.ndarray, limit: int, expr: str = "") -> list[Hit]:
+        return await self._search(vector.tolist(), "dense", limit, expr)
+
+    async def search_sparse(self, text: str, limit: int, expr: str = "") -> list[Hit]:
+        return await self._search(text, "sparse", limit, expr)
+
+    async def _search(self, data: Any, field: str, limit: int, expr: str) -> list[Hit]:
+        result = await self._call(lambda c: c.search(
+            self.collection, data=[data], anns_field=field, limit=limit, filter=expr,
+            output_fields=OUTPUT_FIELDS, timeout=self.timeout))
+        return [_hit(raw) for raw in result[0]]
+
+    async def search_hybrid(self, vector: np.ndarray, text: str, limit: int, *, candidates: int,
+                            rrf_k: int, expr: str = "") -> list[Hit]:
+        """Dense and BM25 requests, each with the same filter (Lite ignores a top-level one), fused by RRF."""
+        requests = [
+            AnnSearchRequest(data=[vector.tolist()], anns_field="dense", param={"metric_type": "IP"},
+                             limit=candidates, expr=expr or None),
+            AnnSearchRequest(data=[text], anns_field="sparse", param={"metric_type": "BM25"},
+                             limit=candidates, expr=expr or None),
+        ]
+        result = await self._call(lambda c: c.hybrid_search(
+            self.collection, requests, RRFRanker(rrf_k), limit=limit, output_fields=OUTPUT_FIELDS,
+            timeout=self.timeout))
+        return [_hit(raw) for raw in result[0]]
+
+
+def _reason(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return message.splitlines()[0][:300]
+
+
+async def _quietly(awaitable: Awaitable[Any]) -> None:
+    try:
+        await awaitable
+    except Exception as exc:  # closing a client to a dead server: nothing left to save
+        log.debug("ignored while closing: %s", exc)
+
+
+def _release_embedded_server(uri: str) -> None:
+    from milvus_lite.server_manager import server_manager_instance
+
+    server_manager_instance.release_server(uri)
