@@ -67,9 +67,13 @@ def discover(paths: Iterable[Path], report: LoadReport) -> tuple[list[Path], lis
     return sorted(set(files)), roots
 
 
+# Build output that repeats the pages (Sphinx's _sources holds each page again as reST) or holds no text.
+IGNORED_DIRS = {"_sources", "_static", "_images", "_downloads", "node_modules", "__pycache__"}
+
+
 def _walk(root: Path) -> Iterator[Path]:
     for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in IGNORED_DIRS)
         for name in sorted(names):
             path = Path(folder, name)
             if not name.startswith(".") and kind_of(path) is not None:

@@ -1,0 +1,261 @@
+"""Measure retrieval on a BEIR-style query set: nDCG@10, Recall@10/100, MRR@10 and hit@5.
+
+The metric functions are pure (a ranked list of document ids and the query's judgements in, a number
+out) and follow trec_eval: gain = relevance grade, discount = log2(rank + 1), the ideal ranking built
+from every judged document, a document relevant when its grade is at least 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from qa_app.pipeline import Pipeline
+from qa_app.retrieval import MODES, Query, RankedPassage
+
+Qrels = dict[str, dict[str, int]]  # query id -> document id -> relevance grade
+METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "hit@5")
+DEFAULT_DEPTH = 100  # passages fetched per query: Recall@100 needs at least 100 ranks
+
+
+class EvalInputError(ValueError):
+    """A queries or qrels file that cannot be read; the message names the file and line."""
+
+
+# -- metrics ---------------------------------------------------------------------------------------
+
+
+def _gains(judged: Mapping[str, int], binary: bool) -> dict[str, int]:
+    """Positive grades only (binary: every relevant document counts 1)."""
+    return {doc: (1 if binary else rel) for doc, rel in judged.items() if rel > 0}
+
+
+def dcg_at_k(ranked: Sequence[str], judged: Mapping[str, int], k: int, *, binary: bool = False) -> float:
+    gains = _gains(judged, binary)
+    return sum(gains.get(doc, 0) / math.log2(rank + 1) for rank, doc in enumerate(ranked[:k], 1))
+
+
+def ndcg_at_k(ranked: Sequence[str], judged: Mapping[str, int], k: int, *, binary: bool = False) -> float:
+    """DCG of the ranking over DCG of the ideal ranking of all judged documents; 0 with none relevant."""
+    ideal = sorted(_gains(judged, binary).values(), reverse=True)[:k]
+    best = sum(g / math.log2(rank + 1) for rank, g in enumerate(ideal, 1))
+    return dcg_at_k(ranked, judged, k, binary=binary) / best if best else 0.0
+
+
+def recall_at_k(ranked: Sequence[str], judged: Mapping[str, int], k: int) -> float:
+    relevant = {doc for doc, rel in judged.items() if rel > 0}
+    return len(relevant.intersection(ranked[:k])) / len(relevant) if relevant else 0.0
+
+
+def mrr_at_k(ranked: Sequence[str], judged: Mapping[str, int], k: int) -> float:
+    """1 / rank of the first relevant document within the top k, else 0."""
+    for rank, doc in enumerate(ranked[:k], 1):
+        if judged.get(doc, 0) > 0:
+            return 1.0 / rank
+    return 0.0
+
+
+def hit_at_k(ranked: Sequence[str], judged: Mapping[str, int], k: int) -> float:
+    return 1.0 if mrr_at_k(ranked, judged, k) else 0.0
+
+
+def query_metrics(ranked: Sequence[str], judged: Mapping[str, int], *, binary: bool = False) -> dict[str, float]:
+    return {
+        "ndcg@10": ndcg_at_k(ranked, judged, 10, binary=binary),
+        "recall@10": recall_at_k(ranked, judged, 10),
+        "recall@100": recall_at_k(ranked, judged, 100),
+        "mrr@10": mrr_at_k(ranked, judged, 10),
+        "hit@5": hit_at_k(ranked, judged, 5),
+    }
+
+
+def mean_metrics(per_query: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    rows = list(per_query)
+    return {m: (sum(r[m] for r in rows) / len(rows) if rows else 0.0) for m in METRICS}
+
+
+# -- passages to documents -------------------------------------------------------------------------
+
+
+def _suffix_index(judged_ids: Iterable[str]) -> dict[str, str]:
+    return {doc.replace("\\", "/").strip("/"): doc for doc in judged_ids}
+
+
+def document_of(passage: RankedPassage, judged_suffixes: Mapping[str, str]) -> str:
+    """The document a passage belongs to, named as the qrels name it when they do.
+
+    A passage with a `doc_id` (a BEIR JSONL corpus) is that document. One without (a folder of pages)
+    is its `source`, or the judged id that is a path suffix of it, whole components only: qrels id
+    `library/functools.html` names source `/usr/share/doc/python3.11/html/library/functools.html`.
+    The longest matching suffix wins.
+    """
+    if passage.doc_id:
+        return passage.doc_id
+    source = passage.source.replace("\\", "/")
+    parts = source.strip("/").split("/")
+    for start in range(len(parts)):  # longest suffix first
+        found = judged_suffixes.get("/".join(parts[start:]))
+        if found is not None:
+            return found
+    return passage.source
+
+
+def rank_documents(passages: Sequence[RankedPassage], judged_suffixes: Mapping[str, str]) -> list[str]:
+    """Documents in order of their best passage (passages arrive best first); each one once."""
+    seen: dict[str, None] = {}
+    for passage in passages:
+        seen.setdefault(document_of(passage, judged_suffixes), None)
+    return list(seen)
+
+
+# -- input files -----------------------------------------------------------------------------------
+
+
+def read_queries(path: Path) -> dict[str, str]:
+    """BEIR queries.jsonl: {"_id", "text"} a line."""
+    queries: dict[str, str] = {}
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvalInputError(f"{path}: cannot read: {exc}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise EvalInputError(f"{path} line {number}: not JSON ({exc.msg})") from None
+        if not isinstance(record, dict) or "_id" not in record or not isinstance(record.get("text"), str):
+            raise EvalInputError(f'{path} line {number}: expected an object with "_id" and "text"')
+        queries[str(record["_id"])] = record["text"]
+    return queries
+
+
+def read_qrels(path: Path) -> Qrels:
+    """BEIR qrels TSV: query-id, corpus-id, score; a header line first (skipped when not numeric)."""
+    qrels: Qrels = {}
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = list(csv.reader(handle, delimiter="\t"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvalInputError(f"{path}: cannot read: {exc}") from None
+    for number, row in enumerate(rows, 1):
+        if not row or not "".join(row).strip():
+            continue
+        if len(row) < 3:
+            raise EvalInputError(f"{path} line {number}: expected query-id, corpus-id and score separated by tabs")
+        try:
+            score = int(float(row[2]))
+        except ValueError:
+            if number == 1:
+                continue  # the header
+            raise EvalInputError(f"{path} line {number}: score {row[2]!r} is not a number") from None
+        qrels.setdefault(row[0].strip(), {})[row[1].strip()] = score
+    return qrels
+
+
+# -- running ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class ModeResult:
+    mode: str
+    metrics: dict[str, float]
+    queries: int
+    seconds: float
+    mean_documents: float  # distinct documents retrieved per query: below 100 understates Recall@100
+    per_query: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {**{k: round(v, 4) for k, v in self.metrics.items()}, "queries": self.queries,
+                "seconds": round(self.seconds, 2), "mean_documents": round(self.mean_documents, 1)}
+
+
+@dataclass
+class EvalReport:
+    results: list[ModeResult]
+    queries: int
+    unjudged: int  # queries without a relevant judgement: not evaluated, as trec_eval does
+    missing: int  # judged queries absent from the queries file
+    depth: int
+    binary: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {"queries": self.queries, "unjudged": self.unjudged, "missing": self.missing,
+                "depth": self.depth, "relevance": "binary" if self.binary else "graded",
+                "modes": {r.mode: r.as_dict() for r in self.results}}
+
+    def table(self) -> str:
+        head = ["mode", *METRICS, "docs", "queries", "seconds"]
+        rows = [[r.mode, *(f"{r.metrics[m]:.4f}" for m in METRICS), f"{r.mean_documents:.1f}", str(r.queries),
+                 f"{r.seconds:.1f}"] for r in self.results]
+        widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+        lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+                 for row in [head, *rows]]
+        notes = [f"depth {self.depth} passages a query, {self.relevance_name} relevance"]
+        if self.unjudged:
+            notes.append(f"{self.unjudged} queries without relevant judgements skipped")
+        if self.missing:
+            notes.append(f"{self.missing} judged queries missing from the queries file")
+        return "\n".join([*lines, "; ".join(notes)])
+
+    @property
+    def relevance_name(self) -> str:
+        return "binary" if self.binary else "graded"
+
+
+async def evaluate_mode(pipeline: Pipeline, queries: Mapping[str, str], qrels: Qrels, mode: str, *,
+                        depth: int = DEFAULT_DEPTH, concurrency: int = 8, binary: bool = False,
+                        show_progress: bool = True) -> ModeResult:
+    """Ask every query (at most `concurrency` at a time) and average its metrics."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}")
+    await pipeline.ready()
+    suffixes = _suffix_index({doc for judged in qrels.values() for doc in judged})
+    gate = asyncio.Semaphore(max(1, concurrency))
+    per_query: dict[str, dict[str, float]] = {}
+    documents: dict[str, int] = {}
+    bar = tqdm(total=len(queries), desc=f"eval {mode}", unit="query", disable=not show_progress, leave=False)
+
+    async def one(qid: str, text: str) -> None:
+        async with gate:
+            # Built directly, not by parse_query: the eval may go past max_top_k to reach Recall@100.
+            result = await pipeline.ask(Query(text, top_k=depth, mode=mode))
+        ranked = rank_documents(result.passages, suffixes)
+        per_query[qid] = query_metrics(ranked, qrels[qid], binary=binary)
+        documents[qid] = len(ranked)
+        bar.update(1)
+
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(one(qid, text) for qid, text in queries.items()))
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - started
+    ordered = {qid: per_query[qid] for qid in queries}
+    mean_docs = sum(documents.values()) / len(documents) if documents else 0.0
+    return ModeResult(mode, mean_metrics(ordered.values()), len(ordered), seconds, mean_docs, ordered)
+
+
+def judged_queries(queries: Mapping[str, str], qrels: Qrels) -> tuple[dict[str, str], int, int]:
+    """The queries to evaluate (those with a relevant judgement), and counts of the unjudged and missing."""
+    relevant = {qid for qid, judged in qrels.items() if any(rel > 0 for rel in judged.values())}
+    chosen = {qid: text for qid, text in queries.items() if qid in relevant}
+    return chosen, len(queries) - len(chosen), len(relevant - set(queries))
+
+
+async def evaluate(pipeline: Pipeline, queries: Mapping[str, str], qrels: Qrels, modes: Sequence[str], *,
+                   depth: int = DEFAULT_DEPTH, concurrency: int = 8, binary: bool = False,
+                   show_progress: bool = True) -> EvalReport:
+    chosen, unjudged, missing = judged_queries(queries, qrels)
+    results = [await evaluate_mode(pipeline, chosen, qrels, mode, depth=depth, concurrency=concurrency,
+                                   binary=binary, show_progress=show_progress) for mode in modes]
+    return EvalReport(results, len(chosen), unjudged, missing, depth, binary)
