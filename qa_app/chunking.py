@@ -67,7 +67,7 @@ class Chunker:
         for section in document.sections:
             probe = Passage("", document.source, document.doc_id, document.title, section.headings, 0, "")
             prefix_tokens = self.count_tokens(probe.embed_text) + 2 if probe.embed_text else 2
-            budget = max(16, min(self.max_tokens, self.window - prefix_tokens))
+            budget = min(self.max_tokens, max(16, self.window - prefix_tokens))
             for text in self._pack(section.text, budget):
                 draft = Passage("", document.source, document.doc_id, document.title, section.headings,
                                 len(passages), text)

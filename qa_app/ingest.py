@@ -110,14 +110,20 @@ class Loader:
 
     async def _existing(self, files: list[Path], roots: list[Path]) -> dict[str, set[str]]:
         """Ids already stored, by source, for every file and folder named."""
-        clauses = [f"source like {string_literal(like_pattern(str(root) + os.sep)[1:])}" for root in roots]
+        # A prefix pattern ("/root/%") would be cheaper, but Milvus Lite does not unescape \_ or \% in
+        # one: it silently matches nothing. Match anywhere, then keep true prefixes.
+        prefixes = [str(root) + os.sep for root in roots]
+        clauses = [f"source like {string_literal(like_pattern(prefix))}" for prefix in prefixes]
         loose = [f for f in files if not any(f.is_relative_to(r) for r in roots)]
         clauses += [f"source == {string_literal(str(f))}" for f in loose]
+        wanted = {str(f) for f in loose}
         existing: dict[str, set[str]] = {}
         for start in range(0, len(clauses), 100):
             expr = " or ".join(clauses[start:start + 100])
             async for row in self.store.rows(expr, ["source"]):
-                existing.setdefault(row["source"], set()).add(row["id"])
+                source = row["source"]
+                if source in wanted or source.startswith(tuple(prefixes)):
+                    existing.setdefault(source, set()).add(row["id"])
         return existing
 
     async def _plan(self, files: list[Path], existing: dict[str, set[str]], report: LoadReport) -> _Plan:

@@ -1,0 +1,46 @@
+import pytest
+
+from qa_app.filters import FilterError, TextFilter, build_expression, check_value, like_pattern, matches, \
+    needs_recheck, string_literal
+
+
+def test_no_filter_gives_no_expression() -> None:
+    assert build_expression(TextFilter()) == ""
+    assert build_expression(TextFilter(contains="\n\t")) == ""  # nothing left to match
+
+
+def test_values_are_escaped_inside_a_like_pattern() -> None:
+    assert build_expression(TextFilter(contains='100% "x"_\\')) == r'text like "%100\\% \"x\"\\_\\\\%"'
+
+
+def test_several_fields_are_joined_by_and_in_a_fixed_order() -> None:
+    expr = build_expression(TextFilter(contains="a", source="b", title="c"))
+    assert expr == 'text like "%a%" and source like "%b%" and title like "%c%"'
+
+
+@pytest.mark.parametrize("value", ['") or id > 0 or ("', "' or 1=1 --", "x) || (y", "text like \"%\""])
+def test_hostile_values_stay_inside_one_string_literal(value: str) -> None:
+    expr = build_expression(TextFilter(contains=value))
+    assert expr.startswith('text like "') and expr.endswith('"')
+    body = expr[len('text like "'):-1]
+    # Every quote inside the literal is escaped, so the literal cannot end early.
+    unescaped = [i for i, ch in enumerate(body) if ch == '"' and (len(body[:i]) - len(body[:i].rstrip("\\"))) % 2 == 0]
+    assert unescaped == []
+
+
+def test_line_breaks_become_a_loose_pattern_checked_again_exactly() -> None:
+    f = TextFilter(contains="foo\nbar")
+    assert build_expression(f) == 'text like "%foo%bar%"' and needs_recheck(f)
+    assert matches(f, {"text": "a foo  bar b"}) and not matches(f, {"text": "foo, then bar"})
+    assert not needs_recheck(TextFilter(contains="foo bar"))
+
+
+@pytest.mark.parametrize("value,message", [("a\x00b", "control characters"), ("x" * 501, "longer than 500")])
+def test_check_value_rejects_what_cannot_be_expressed(value: str, message: str) -> None:
+    with pytest.raises(FilterError, match=message):
+        check_value("contains", value, 500)
+
+
+def test_literal_helpers_escape_backslash_first() -> None:
+    assert string_literal('a\\"b') == '"a\\\\\\"b"'
+    assert like_pattern("50%_\\") == "%50\\%\\_\\\\%"

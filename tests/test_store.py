@@ -1,0 +1,143 @@
+"""One test per store operation, against a real Milvus Lite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa_app.chunking import Passage
+from qa_app.encoders import DenseEncoder, ModelInfo
+from qa_app.errors import ModelMismatch
+from qa_app.store import MAX_BYTES, PassageStore, passage_row, truncate_utf8
+from tests.conftest import run
+
+MODEL = ModelInfo("test-model", 4, 256)
+
+
+def passage(i: int, text: str, source: str = "/docs/a.md") -> Passage:
+    return Passage(f"id{i:03d}", source, "", f"Title {i}", ("H1", "H2"), i, text)
+
+
+def vectors(n: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    v = rng.random((n, 4), dtype=np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+async def filled(db: Path, n: int = 3) -> PassageStore:
+    store = PassageStore(str(db), "t", timeout=10)
+    await store.ensure(MODEL)
+    texts = ["volcanoes erupt lava", "bread needs yeast", "trains run on rails"]
+    await store.insert([passage(i, texts[i % 3]) for i in range(n)], vectors(n))
+    return store
+
+
+def test_ensure_creates_once_and_records_the_model(tmp_path: Path) -> None:
+    async def go() -> tuple[bool, bool, dict[str, object]]:
+        store = PassageStore(str(tmp_path / "s.db"), "t")
+        try:
+            return await store.ensure(MODEL), await store.ensure(MODEL), await store.model_of_collection()
+        finally:
+            await store.close()
+    first, second, meta = run(go())
+    assert (first, second) == (True, False)
+    assert (meta["model"], meta["dim"]) == ("test-model", 4)
+
+
+def test_a_collection_of_another_model_is_refused(tmp_path: Path) -> None:
+    async def go() -> None:
+        store = PassageStore(str(tmp_path / "s.db"), "t")
+        try:
+            await store.ensure(MODEL)
+            await store.ensure(ModelInfo("other-model", 4, 256))
+        finally:
+            await store.close()
+    with pytest.raises(ModelMismatch, match="built with test-model \\(4-d\\), not other-model"):
+        run(go())
+
+
+def test_insert_get_and_count(tmp_path: Path) -> None:
+    async def go() -> tuple[int, list[str], str]:
+        store = await filled(tmp_path / "s.db")
+        try:
+            hits = await store.get(["id001"])
+            return await store.count(), [h.id for h in hits], hits[0].text
+        finally:
+            await store.close()
+    assert run(go()) == (3, ["id001"], "bread needs yeast")
+
+
+def test_delete_removes_rows(tmp_path: Path) -> None:
+    async def go() -> tuple[int, int]:
+        store = await filled(tmp_path / "s.db")
+        try:
+            removed = await store.delete(["id000", "id002"])
+            return removed, await store.count()
+        finally:
+            await store.close()
+    assert run(go()) == (2, 1)
+
+
+def test_rows_pages_past_one_query_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("qa_app.store.QUERY_PAGE", 4)
+    async def go() -> list[str]:
+        store = await filled(tmp_path / "s.db", n=10)
+        try:
+            return [row["id"] async for row in store.rows('source == "/docs/a.md"', ["source"])]
+        finally:
+            await store.close()
+    assert run(go()) == [f"id{i:03d}" for i in range(10)]
+
+
+def test_sources_counts_passages_per_source(tmp_path: Path) -> None:
+    async def go() -> dict[str, int]:
+        store = await filled(tmp_path / "s.db", n=2)
+        try:
+            await store.insert([passage(9, "x", source="/docs/b.md")], vectors(1))
+            return await store.sources()
+        finally:
+            await store.close()
+    assert run(go()) == {"/docs/a.md": 2, "/docs/b.md": 1}
+
+
+def test_search_dense_sparse_and_hybrid_apply_the_filter(tmp_path: Path) -> None:
+    async def go() -> tuple[list[str], list[str], list[str], list[str]]:
+        store = await filled(tmp_path / "s.db", n=6)
+        try:
+            v = vectors(6)[1]
+            dense = await store.search_dense(v, 2)
+            sparse = await store.search_sparse("yeast", 3)
+            hybrid = await store.search_hybrid(v, "yeast", 3, candidates=10, rrf_k=60, expr='text like "%bread%"')
+            none = await store.search_hybrid(v, "yeast", 3, candidates=10, rrf_k=60, expr='title like "%nothing%"')
+            return [h.id for h in dense], [h.id for h in sparse], [h.id for h in hybrid], [h.id for h in none]
+        finally:
+            await store.close()
+    dense, sparse, hybrid, none = run(go())
+    assert dense[0] == "id001"
+    assert sorted(sparse) == ["id001", "id004"]  # BM25 finds only the passages with the word
+    assert sorted(hybrid) == ["id001", "id004"]
+    assert none == []
+
+
+def test_drop_removes_the_collection(tmp_path: Path) -> None:
+    async def go() -> bool:
+        store = await filled(tmp_path / "s.db")
+        try:
+            await store.drop()
+            return await store.exists()
+        finally:
+            await store.close()
+    assert run(go()) is False
+
+
+def test_long_values_are_cut_by_utf8_bytes_without_splitting_characters() -> None:
+    assert truncate_utf8("é" * 10, 5) == "éé"
+    row = passage_row(Passage("x", "s" * 5000, "", "t", (), 0, "東" * 30000), vectors(1)[0])
+    assert len(row["source"].encode()) <= MAX_BYTES["source"]
+    assert len(row["text"].encode()) <= MAX_BYTES["text"] and row["text"] == "東" * (65535 // 3)
+
+
+def test_store_reports_the_real_model_info(encoder: DenseEncoder) -> None:
+    assert (encoder.info.name, encoder.info.dim, encoder.info.window) == ("all-MiniLM-L6-v2", 384, 256)
