@@ -14,6 +14,12 @@ FILTER_FIELDS = {"contains": "text", "source": "source", "title": "title"}
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LINE_BREAKS = re.compile(r"\s*[\r\n\t]+\s*")
+_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def has_control_characters(value: str) -> bool:
+    """Line breaks and tabs included: no Milvus string literal can carry them."""
+    return bool(_ANY_CONTROL.search(value))
 
 
 class FilterError(ValueError):
@@ -45,6 +51,9 @@ def check_value(field: str, value: str, max_chars: int) -> str:
 
 
 def string_literal(value: str) -> str:
+    """A quoted Milvus string; control characters cannot be expressed in one (STACK.md), so they raise."""
+    if has_control_characters(value):
+        raise ValueError(f"cannot put control characters in a Milvus string: {value!r}")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from qa_app.chunking import Chunker, Passage
 from qa_app.encoders import DenseEncoder
-from qa_app.filters import like_pattern, string_literal
+from qa_app.filters import has_control_characters, like_pattern, string_literal
 from qa_app.readers import ReadError, kind_of, read_documents
 from qa_app.store import PassageStore
 
@@ -54,7 +54,9 @@ def discover(paths: Iterable[Path], report: LoadReport) -> tuple[list[Path], lis
     roots: list[Path] = []
     for path in paths:
         path = path.resolve()
-        if path.is_dir():
+        if has_control_characters(str(path)):
+            report.skipped.append((repr(str(path)), "control characters in the path cannot be stored"))
+        elif path.is_dir():
             roots.append(path)
             files.extend(_walk(path))
         elif path.is_file():
@@ -76,7 +78,7 @@ def _walk(root: Path) -> Iterator[Path]:
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in IGNORED_DIRS)
         for name in sorted(names):
             path = Path(folder, name)
-            if not name.startswith(".") and kind_of(path) is not None:
+            if not name.startswith(".") and kind_of(path) is not None and not has_control_characters(name):
                 yield path
 
 

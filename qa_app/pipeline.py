@@ -3,21 +3,48 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from qa_app.chunking import Chunker
 from qa_app.config import Settings
 from qa_app.encoders import DenseEncoder, QueryBatcher
 from qa_app.errors import BadRequest, QAError
-from qa_app.filters import FILTER_FIELDS, FilterError, TextFilter, check_value
+from qa_app.filters import FILTER_FIELDS, FilterError, TextFilter, check_value, has_control_characters
 from qa_app.ingest import Loader
 from qa_app.retrieval import MODES, Query, Retriever, SearchResult
-from qa_app.store import PassageStore
+from qa_app.store import Hit, PassageStore
 
 
 class CollectionMissing(QAError):
     status = 409
+
+
+class NotFound(QAError):
+    status = 404
+
+
+@dataclass(frozen=True)
+class CorpusInfo:
+    """What is loaded: passage count per source, and the folder they share (to show short names)."""
+
+    exists: bool
+    passages: int
+    sources: dict[str, int]
+
+    @property
+    def common_folder(self) -> str:
+        if not self.sources:
+            return ""
+        folder = os.path.commonpath(list(self.sources)) if len(self.sources) > 1 else os.path.dirname(
+            next(iter(self.sources)))
+        return folder.rstrip(os.sep) + os.sep
+
+    def short_name(self, source: str) -> str:
+        folder = self.common_folder
+        return source[len(folder):] if folder and source.startswith(folder) else source
 
 
 class Pipeline:
@@ -28,6 +55,7 @@ class Pipeline:
         self.retriever = Retriever(store, QueryBatcher(encoder), candidates=settings.candidates,
                                    rrf_k=settings.rrf_k)
         self._checked = False
+        self._corpus: CorpusInfo | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> Pipeline:
@@ -68,6 +96,26 @@ class Pipeline:
         except QAError:
             self._checked = False  # the collection may have been dropped or rebuilt: look again
             raise
+
+    async def corpus(self) -> CorpusInfo:
+        """Sources and counts; listed again only when the row count changed."""
+        if not await self.store.exists():
+            return CorpusInfo(False, 0, {})
+        count = await self.store.count()
+        if self._corpus is None or self._corpus.passages != count:
+            sources = await self.store.sources()
+            self._corpus = CorpusInfo(True, count, dict(sorted(sources.items())))
+        return self._corpus
+
+    async def source_passages(self, source: str, doc_id: str | None) -> list[Hit]:
+        """The passages of one loaded source; NotFound for anything that was not loaded."""
+        if has_control_characters(source) or (doc_id and has_control_characters(doc_id)):
+            raise NotFound("no such source")
+        await self.ready()
+        hits = await self.store.passages_of(source, doc_id)
+        if not hits:
+            raise NotFound(f"{source!r} is not a loaded source" + (f" with a document {doc_id!r}" if doc_id else ""))
+        return hits
 
     async def health(self) -> dict[str, Any]:
         info: dict[str, Any] = {"model": self.encoder.info.name, "dim": self.encoder.info.dim,

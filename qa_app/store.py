@@ -17,6 +17,7 @@ from pymilvus.exceptions import MilvusException
 
 from qa_app.chunking import HEADING_SEPARATOR, Passage
 from qa_app.errors import ModelMismatch, StoreUnavailable
+from qa_app.filters import string_literal
 from qa_app.encoders import ModelInfo
 
 log = logging.getLogger(__name__)
@@ -239,6 +240,18 @@ class PassageStore:
             last = str(page[-1]["id"])  # ids are hex digests: no quotes or backslashes to escape
             if len(page) < QUERY_PAGE:
                 return
+
+    async def passages_of(self, source: str, doc_id: str | None = None, limit: int = 500) -> list[Hit]:
+        """A source's passages in document order (of one document, for a JSONL source)."""
+        expr = f"source == {string_literal(source)}"
+        if doc_id is not None:
+            expr += f" and doc_id == {string_literal(doc_id)}"
+        hits: list[Hit] = []
+        async for row in self.rows(expr, OUTPUT_FIELDS):
+            hits.append(_hit(row, 0.0))
+            if len(hits) >= limit:
+                break
+        return sorted(hits, key=lambda h: (h.doc_id, h.chunk))
 
     async def sources(self) -> dict[str, int]:
         """Passage count per source."""

@@ -13,18 +13,20 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from qa_app.config import Settings
 from qa_app.errors import BadRequest, PayloadTooLarge, QAError
-from qa_app.pipeline import Pipeline, parse_query
+from qa_app.highlight import highlight, query_terms
+from qa_app.pipeline import NotFound, Pipeline, parse_query
 from qa_app.retrieval import MODES
 
 ROOT = Path(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=str(ROOT / "templates"))
+templates.env.filters["highlight"] = highlight
 MAX_BODY_BYTES = 64 * 1024
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -35,7 +37,7 @@ SECURITY_HEADERS = {
 
 
 def wants_json(request: Request) -> bool:
-    return request.url.path.startswith(("/ask", "/healthz"))
+    return request.url.path.startswith(("/ask", "/healthz")) or request.url.path.endswith(".json")
 
 
 def error_body(status: int, message: str, field: str | None = None) -> dict[str, Any]:
@@ -100,17 +102,64 @@ async def ask(request: Request) -> Response:
 
 
 async def home(request: Request) -> Response:
+    """The question page; with the `X-Partial` header (sent by app.js) the same page, for swapping in."""
     pipeline: Pipeline = request.state.pipeline
     params = query_from_params(request)
-    context: dict[str, Any] = {"params": request.query_params, "modes": MODES, "result": None, "error": None,
-                               "default_top_k": pipeline.settings.top_k}
-    if params["question"].strip():
+    corpus = await pipeline.corpus()
+    context: dict[str, Any] = {
+        "params": request.query_params, "modes": MODES, "result": None, "error": None, "corpus": corpus,
+        "settings": pipeline.settings, "terms": [], "load_command": load_command(pipeline.settings),
+    }
+    status = 200
+    if params["question"].strip() and corpus.exists:
         try:
-            context["result"] = await pipeline.ask(parse_query(params, pipeline.settings))
+            query = parse_query(params, pipeline.settings)
+            context["result"] = await pipeline.ask(query)
+            context["terms"] = query_terms(query.question)
         except BadRequest as exc:
             context["error"] = exc
-            return templates.TemplateResponse(request, "index.html", context, status_code=400)
-    return templates.TemplateResponse(request, "index.html", context)
+            status = 400
+    return templates.TemplateResponse(request, "index.html", context, status_code=status)
+
+
+async def source_view(request: Request) -> Response:
+    """A loaded source's passages in order, the chosen one marked; `?raw=1` sends the file as plain text."""
+    pipeline: Pipeline = request.state.pipeline
+    source = "/" + request.path_params["path"]
+    doc_id = request.query_params.get("doc")
+    passages = await pipeline.source_passages(source, doc_id)
+    if request.query_params.get("raw"):
+        path = Path(source)
+        if not path.is_file():
+            raise NotFound(f"{source} was loaded but is no longer on disk")
+        # Plain text, never HTML: a loaded page must not run in this origin.
+        return FileResponse(path, media_type="text/plain; charset=utf-8",
+                            headers={"Content-Security-Policy": "sandbox"})
+    corpus = await pipeline.corpus()
+    context = {"source": source, "doc_id": doc_id, "passages": passages, "corpus": corpus,
+               "marked": request.query_params.get("passage"), "terms": query_terms(request.query_params.get("q", ""))}
+    return templates.TemplateResponse(request, "source.html", context)
+
+
+async def corpus_view(request: Request) -> Response:
+    pipeline: Pipeline = request.state.pipeline
+    corpus = await pipeline.corpus()
+    if request.url.path.endswith(".json"):
+        return JSONResponse({"ok": True, "collection": pipeline.settings.collection, "exists": corpus.exists,
+                             "passages": corpus.passages, "model": pipeline.encoder.info.name,
+                             "dim": pipeline.encoder.info.dim, "sources": corpus.sources})
+    context = {"corpus": corpus, "settings": pipeline.settings, "model": pipeline.encoder.info,
+               "load_command": load_command(pipeline.settings)}
+    return templates.TemplateResponse(request, "corpus.html", context)
+
+
+def load_command(settings: Settings) -> str:
+    command = "qa-app load PATH"
+    if settings.milvus_uri != Settings().milvus_uri:
+        command += f" --milvus-uri {settings.milvus_uri}"
+    if settings.collection != Settings().collection:
+        command += f" --collection {settings.collection}"
+    return command
 
 
 async def healthz(request: Request) -> Response:
@@ -144,6 +193,9 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> Starlett
         Route("/", home, name="home"),
         Route("/ask", ask, methods=["GET", "POST"], name="ask"),
         Route("/healthz", healthz, name="healthz"),
+        Route("/corpus", corpus_view, name="corpus"),
+        Route("/corpus.json", corpus_view, name="corpus_json"),
+        Route("/source/{path:path}", source_view, name="source"),
         Mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static"),
     ]
     return Starlette(
