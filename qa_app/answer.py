@@ -34,6 +34,7 @@ DEFAULT_MAX_TOKENS = 384
 EXTRACTIVE_MODEL = "extractive"
 NO_ANSWER_MESSAGE = ("The documents do not seem to answer this question: "
                      "the best passage found is only loosely related. The closest passages are shown below.")
+NO_PASSAGES_MESSAGE = "No passages were found for this question, so there is nothing to answer from."
 _BODY_EXCERPT = 300
 
 
@@ -89,6 +90,22 @@ class LLMClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def list_models(self) -> list[str]:
+        """The model ids the server offers (GET .../v1/models): a health check; raises `LLMError`."""
+        url = self.url[: -len("/chat/completions")] + "/models"
+        try:
+            response = await self._http.get(url, headers={"Accept": "application/json"})
+        except httpx.TimeoutException:
+            raise LLMTimeout(f"LLM server timed out at {url}") from None
+        except httpx.HTTPError as exc:
+            raise LLMError(f"cannot reach the LLM server at {url}: {exc}") from None
+        if response.status_code >= 400:
+            raise LLMError(f"LLM server answered HTTP {response.status_code}: {response.text[:_BODY_EXCERPT]}")
+        try:
+            return [str(m["id"]) for m in response.json()["data"]]
+        except (ValueError, KeyError, TypeError):
+            raise LLMError(f"LLM server sent an unreadable model list: {response.text[:80]!r}") from None
 
     async def __aenter__(self) -> LLMClient:
         return self
@@ -210,11 +227,11 @@ def rough_token_count(text: str) -> int:
     return len(text) // 4 + 1
 
 
+# No digits in brackets here: a weak model that echoes the instructions must not cite every passage.
 INSTRUCTIONS = (
-    "Answer the question using only the numbered passages below.\n"
-    "Cite every passage you use by its number in square brackets, like [2] or [1][3].\n"
-    "If the passages do not contain the answer, say plainly that the documents do not answer the "
-    "question. Do not use outside knowledge and do not guess.\n"
+    "Answer the question using only the numbered passages. After each statement, cite the passage it "
+    "comes from by its number in square brackets. If the passages do not contain the answer, say plainly "
+    "that the documents do not answer the question. Do not use outside knowledge and do not guess."
 )
 
 
@@ -225,8 +242,25 @@ def _passage_block(number: int, passage: RankedPassage, text: str | None = None)
 
 
 def _render(question: str, blocks: list[str]) -> str:
+    # Passages first, question last: small models echo the start of a prompt and answer its end.
     passages = "\n".join(blocks) if blocks else "(no passages)\n"
-    return f"{INSTRUCTIONS}\nPassages:\n\n{passages}\nQuestion: {question.strip()}\nAnswer:"
+    return f"Passages:\n\n{passages}\n{INSTRUCTIONS}\n\nQuestion: {question.strip()}"
+
+
+def strip_echo(text: str) -> str:
+    """Drop leading lines a weak model copied from the prompt: the instructions, "Question: ..." lines,
+    and an "Answer:" label, so they are neither shown as the answer nor parsed for citations."""
+    lines = text.strip().splitlines()
+    while lines:
+        line = lines[0].strip()
+        if not line or line in INSTRUCTIONS or line.startswith(("Question:", "Passages:")):
+            lines.pop(0)
+        elif line.startswith("Answer:"):
+            lines[0] = line[len("Answer:"):]
+            break
+        else:
+            break
+    return "\n".join(lines).strip()
 
 
 def build_prompt(question: str, passages: Sequence[RankedPassage],
@@ -262,8 +296,8 @@ def build_prompt(question: str, passages: Sequence[RankedPassage],
 
 _CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.DOTALL)
 # [2]  [1, 3]  [1-3]  [1–3; 5] not preceded by a word or ")" (so x[0] and f()[1] stay code)
-_CITE = re.compile(r"(\s*)(?<![\w)])\[\s*(\d{1,6}(?:\s*[-–]\s*\d{1,6})?(?:\s*[,;]\s*\d{1,6}(?:\s*[-–]\s*\d{1,6})?)*)"
-                   r"\s*\]")
+_NUM = r"\d{1,6}(?:\s*[-–]\s*\d{1,6})?"
+_CITE = re.compile(rf"(\s*)(?<![\w)])\[\s*({_NUM}(?:\s*[,;]\s*{_NUM})*)\s*\]")
 _MAX_RANGE = 50
 
 
@@ -496,10 +530,11 @@ class Answerer:
         started = time.perf_counter()
         timings: dict[str, float] = {}
         if self.below_floor(passages):
-            yield "no_answer", NO_ANSWER_MESSAGE
+            message = NO_ANSWER_MESSAGE if passages else NO_PASSAGES_MESSAGE
+            yield "no_answer", message
             yield "citations", []
             timings["total"] = _ms(started)
-            yield "done", {"kind": "no_answer", "text": NO_ANSWER_MESSAGE, "invalid_citations": 0,
+            yield "done", {"kind": "no_answer", "text": message, "invalid_citations": 0,
                            "model": None, "timings_ms": timings, "tokens": 0}
             return
         error: str | None = None
@@ -519,9 +554,10 @@ class Answerer:
                         pieces.append(delta)
                         yield "token", delta
                 timings["generate"] = _ms(generating)
-                text, citations, invalid = extract_citations("".join(pieces), used)
+                text, citations, invalid = extract_citations(strip_echo("".join(pieces)), used)
                 if not text:
-                    raise LLMError("LLM returned an empty answer")
+                    raise LLMError("LLM returned no answer" if not pieces else
+                                   "LLM only repeated the prompt instead of answering")
             except Exception as exc:  # noqa: BLE001 - any failure falls back to the extract
                 error = exc.message if isinstance(exc, QAError) else f"{type(exc).__name__}: {exc}"
             else:
