@@ -56,6 +56,7 @@ class Pipeline:
                                    rrf_k=settings.rrf_k)
         self._checked = False
         self._corpus: CorpusInfo | None = None
+        self._ready_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, settings: Settings) -> Pipeline:
@@ -81,6 +82,11 @@ class Pipeline:
         """Raise a clear error unless the collection exists and was built with this model."""
         if self._checked:
             return
+        async with self._ready_lock:  # the first requests arrive together: check and load once
+            if not self._checked:
+                await self._check_collection()
+
+    async def _check_collection(self) -> None:
         if not await self.store.exists():
             raise CollectionMissing(
                 f"no passages loaded yet: collection {self.settings.collection!r} does not exist. "
