@@ -248,17 +248,23 @@ def _render(question: str, blocks: list[str]) -> str:
 
 
 def strip_echo(text: str) -> str:
-    """Drop leading lines a weak model copied from the prompt: the instructions, "Question: ..." lines,
-    and an "Answer:" label, so they are neither shown as the answer nor parsed for citations."""
+    """Drop leading lines a weak model copied from the prompt (the instructions, "Question: ..." lines,
+    an "Answer:" label) and whatever follows a later "Question:" line (the model inventing the next
+    exchange), so they are neither shown as the answer nor parsed for citations."""
     lines = text.strip().splitlines()
     while lines:
         line = lines[0].strip()
-        if not line or line in INSTRUCTIONS or line.startswith(("Question:", "Passages:")):
+        echoed = len(line) >= 20 and line in INSTRUCTIONS  # a short answer may be a substring by chance
+        if not line or echoed or line.startswith(("Question:", "Passages:")):
             lines.pop(0)
         elif line.startswith("Answer:"):
             lines[0] = line[len("Answer:"):]
             break
         else:
+            break
+    for i, line in enumerate(lines[1:], 1):
+        if line.lstrip().startswith("Question:"):
+            lines = lines[:i]
             break
     return "\n".join(lines).strip()
 

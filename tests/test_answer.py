@@ -94,8 +94,10 @@ def test_echoed_prompt_lines_are_stripped() -> None:
     messages, _ = build_prompt("Where?", PASSAGES)
     instructions = messages[0]["content"].split("\n\n")[-2]
     assert strip_echo(f"{instructions}\nQuestion: Why?\nAnswer: In Paris [1].") == "In Paris [1]."
-    assert strip_echo("In Paris [1].\nQuestion: more?") == "In Paris [1].\nQuestion: more?"
+    assert strip_echo("In Paris [1].\nIt is tall [1].\n\nQuestion: When did it open?\nIn 1889.") == \
+        "In Paris [1].\nIt is tall [1]."
     assert strip_echo(instructions) == ""
+    assert strip_echo("the passages") == "the passages"  # short text is not taken for an echo
 
 
 def test_prompt_drops_lowest_ranked_passages_to_fit_budget() -> None:
