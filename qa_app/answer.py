@@ -511,12 +511,26 @@ class Answerer:
         self.floor_score = floor_score
 
     def below_floor(self, passages: Sequence[RankedPassage]) -> bool:
+        """No passages, or the best `floor_score` among them is under the floor (unknown scores pass)."""
         if not passages:
             return True
         if self.floor is None:
             return False
-        score = self.floor_score(passages[0])
-        return score is not None and score < self.floor
+        scores = [s for s in (self.floor_score(p) for p in passages) if s is not None]
+        return bool(scores) and max(scores) < self.floor
+
+    def extract(self, question: str, passages: Sequence[RankedPassage]) -> dict[str, Any]:
+        """The answer without any LLM, at once: no_answer below the floor, else the best sentences."""
+        if self.below_floor(passages):
+            message = NO_ANSWER_MESSAGE if passages else NO_PASSAGES_MESSAGE
+            return {"kind": "no_answer", "text": message, "sentences": [], "citations": []}
+        sentences = extractive_answer(question, passages)
+        citations: list[dict[str, Any]] = []
+        for s in sentences:
+            if all(c["number"] != s.number for c in citations):
+                citations.append(Citation(s.number, s.passage_id, s.rank).as_dict())
+        return {"kind": "extracted", "text": format_extract(sentences), "model": EXTRACTIVE_MODEL,
+                "sentences": [s.as_dict() for s in sentences], "citations": citations}
 
     async def stream(self, question: str, passages: Sequence[RankedPassage]) -> AsyncIterator[Event]:
         """Events, in this order; never raises (except cancellation):
@@ -577,19 +591,14 @@ class Answerer:
                 return
             yield "error", error
         extracting = time.perf_counter()
-        sentences = extractive_answer(question, passages)
+        extract = self.extract(question, passages)
         timings["extract"] = _ms(extracting)
-        text = format_extract(sentences)
-        yield "extracted", {"text": text, "sentences": [s.as_dict() for s in sentences]}
-        citations = []
-        for s in sentences:
-            if all(c["number"] != s.number for c in citations):
-                citations.append(Citation(s.number, s.passage_id, s.rank).as_dict())
-        yield "citations", citations
+        yield "extracted", {"text": extract["text"], "sentences": extract["sentences"]}
+        yield "citations", extract["citations"]
         timings["total"] = _ms(started)
-        done: dict[str, Any] = {"kind": "extracted", "text": text, "invalid_citations": 0,
+        done: dict[str, Any] = {"kind": "extracted", "text": extract["text"], "invalid_citations": 0,
                                 "model": EXTRACTIVE_MODEL, "timings_ms": timings, "tokens": 0,
-                                "sentences": [s.as_dict() for s in sentences]}
+                                "sentences": extract["sentences"]}
         if error is not None:
             done["error"] = error
         yield "done", done

@@ -35,7 +35,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", 8000, "Port the web server listens on"),
     Setting("max_question_chars", 1000, "Longest question accepted"),
     Setting("max_filter_chars", 500, "Longest filter value accepted"),
+    Setting("api_token", "", "When set, JSON endpoints need `Authorization: Bearer <token>`"),
+    Setting("llm_url", "", "OpenAI-compatible server, e.g. http://127.0.0.1:8011/v1; empty: extracted answers only"),
+    Setting("llm_model", "gemma-3-270m", "Model name sent to the LLM server"),
+    Setting("llm_api_key", "", "Bearer token for the LLM server"),
+    Setting("llm_connect_timeout", 5.0, "Seconds to connect to the LLM server"),
+    Setting("llm_read_timeout", 60.0, "Seconds the LLM may stay silent while streaming"),
+    Setting("llm_max_tokens", 384, "Longest generated answer, in tokens"),
+    Setting("llm_temperature", 0.0, "Sampling temperature; 0 is the most repeatable"),
+    Setting("llm_context_tokens", 2500, "Prompt budget: lowest-ranked passages are dropped to fit"),
+    Setting("answer_floor", 0.3, "Below this cosine similarity of the best passage, say the documents do not answer"),
 )
+
+# Settings where 0 is a meaningful value (everything else numeric must be positive).
+ZERO_ALLOWED = {"chunk_overlap", "llm_temperature", "answer_floor"}
 
 _DEFAULTS = {s.name: s.default for s in SETTINGS}
 
@@ -59,6 +72,16 @@ class Settings:
     port: int = _DEFAULTS["port"]
     max_question_chars: int = _DEFAULTS["max_question_chars"]
     max_filter_chars: int = _DEFAULTS["max_filter_chars"]
+    api_token: str = _DEFAULTS["api_token"]
+    llm_url: str = _DEFAULTS["llm_url"]
+    llm_model: str = _DEFAULTS["llm_model"]
+    llm_api_key: str = _DEFAULTS["llm_api_key"]
+    llm_connect_timeout: float = _DEFAULTS["llm_connect_timeout"]
+    llm_read_timeout: float = _DEFAULTS["llm_read_timeout"]
+    llm_max_tokens: int = _DEFAULTS["llm_max_tokens"]
+    llm_temperature: float = _DEFAULTS["llm_temperature"]
+    llm_context_tokens: int = _DEFAULTS["llm_context_tokens"]
+    answer_floor: float = _DEFAULTS["answer_floor"]
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with the given values, skipping None (an unset CLI flag)."""
@@ -84,8 +107,9 @@ def _coerce(name: str, value: Any) -> Any:
             raise SettingsError(
                 f"{ENV_PREFIX}{name.upper()}={value!r} is not a valid {type(default).__name__}"
             ) from None
-    if isinstance(default, (int, float)) and value <= 0 and name != "chunk_overlap":
-        raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be positive, got {value}")
+    if isinstance(default, (int, float)) and (value < 0 or value == 0 and name not in ZERO_ALLOWED):
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be {'at least 0' if name in ZERO_ALLOWED else 'positive'}, "
+                            f"got {value}")
     return value
 
 

@@ -18,6 +18,10 @@ class BadRequest(QAError):
     status = 400
 
 
+class Unauthorized(QAError):
+    status = 401
+
+
 class PayloadTooLarge(QAError):
     status = 413
 

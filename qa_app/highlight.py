@@ -20,8 +20,20 @@ def query_terms(question: str) -> list[str]:
     return sorted(words, key=lambda w: (-len(w), w))
 
 
-def highlight(text: str, terms: list[str]) -> Markup:
-    """`text` escaped, with words that start with a term wrapped in <mark>."""
+def highlight(text: str, terms: list[str], spans: list[tuple[int, int]] | None = None) -> Markup:
+    """`text` escaped, words that start with a term in <mark>, and each (start, end) span of it (the
+    sentences an extracted answer quotes) in <mark class="answer">."""
+    if spans:
+        out, last = [], 0
+        for start, end in sorted(spans):
+            start = max(start, last)
+            if start >= end:
+                continue
+            out.append(highlight(text[last:start], terms))
+            out.append(Markup('<mark class="answer">') + highlight(text[start:end], terms) + Markup("</mark>"))
+            last = end
+        out.append(highlight(text[last:], terms))
+        return Markup("").join(out)
     if not terms:
         return escape(text)
     pattern = re.compile(r"\b(?:" + "|".join(re.escape(t) for t in terms) + r")\w*", re.IGNORECASE)
@@ -30,6 +42,23 @@ def highlight(text: str, terms: list[str]) -> Markup:
     for match in pattern.finditer(text):
         out.append(str(escape(text[last:match.start()])))
         out.append(f"<mark>{escape(match.group(0))}</mark>")
+        last = match.end()
+    out.append(str(escape(text[last:])))
+    return Markup("".join(out))
+
+
+_CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+
+
+def cite_links(text: str) -> Markup:
+    """`text` escaped, each [n] or [n, m] turned into links to the passages with those ranks."""
+    out: list[str] = []
+    last = 0
+    for match in _CITATION.finditer(text):
+        out.append(str(escape(text[last:match.start()])))
+        numbers = [n.strip() for n in match.group(1).split(",")]
+        links = ", ".join(f'<a class="cite" href="#p-{n}">{n}</a>' for n in numbers)
+        out.append(f"[{links}]")
         last = match.end()
     out.append(str(escape(text[last:])))
     return Markup("".join(out))

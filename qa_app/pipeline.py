@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from qa_app.answer import Answerer, LLMClient
 from qa_app.chunking import Chunker
-from qa_app.config import Settings
+from qa_app.config import Settings, SettingsError
 from qa_app.encoders import DenseEncoder, QueryBatcher
 from qa_app.errors import BadRequest, QAError
 from qa_app.filters import FILTER_FIELDS, FilterError, TextFilter, check_value, has_control_characters
@@ -48,10 +49,17 @@ class CorpusInfo:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, encoder: DenseEncoder, store: PassageStore) -> None:
+    def __init__(self, settings: Settings, encoder: DenseEncoder, store: PassageStore,
+                 llm: LLMClient | None = None) -> None:
         self.settings = settings
         self.encoder = encoder
         self.store = store
+        self.llm = llm
+        self.answerer = Answerer(
+            llm, max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature,
+            max_context_tokens=settings.llm_context_tokens, floor=settings.answer_floor or None,
+            # The floor reads the cosine similarity: fused RRF scores say nothing about relevance.
+            floor_score=lambda p: p.dense_score)
         self.retriever = Retriever(store, QueryBatcher(encoder), candidates=settings.candidates,
                                    rrf_k=settings.rrf_k)
         self._checked = False
@@ -63,7 +71,7 @@ class Pipeline:
         encoder = await asyncio.to_thread(DenseEncoder.load, settings.model)
         store = PassageStore(settings.milvus_uri, settings.collection, token=settings.milvus_token,
                              timeout=settings.timeout)
-        return cls(settings, encoder, store)
+        return cls(settings, encoder, store, open_llm(settings))
 
     def chunker(self) -> Chunker:
         return Chunker(self.encoder.count_tokens, self.settings.chunk_tokens, self.settings.chunk_overlap,
@@ -136,6 +144,28 @@ class Pipeline:
 
     async def close(self) -> None:
         await self.store.close()
+        if self.llm is not None:
+            await self.llm.aclose()
+
+
+def open_llm(settings: Settings) -> LLMClient | None:
+    """The LLM client, or None when no server is configured (answers are then extracted)."""
+    if not settings.llm_url:
+        return None
+    try:
+        return LLMClient(settings.llm_url, settings.llm_model, api_key=settings.llm_api_key or None,
+                         connect_timeout=settings.llm_connect_timeout, read_timeout=settings.llm_read_timeout)
+    except ValueError as exc:
+        raise SettingsError(f"QA_LLM_URL: {exc}") from None
+
+
+def parse_answer_flag(data: Mapping[str, Any]) -> bool:
+    value = data.get("answer", False)
+    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no", ""):
+        return value.lower() in ("1", "true", "yes")
+    if not isinstance(value, bool):
+        raise BadRequest("'answer' must be true or false", field="answer")
+    return value
 
 
 def parse_query(data: Mapping[str, Any], settings: Settings) -> Query:

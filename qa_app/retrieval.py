@@ -35,6 +35,7 @@ class RankedPassage:
     dense_rank: int | None = None
     sparse_rank: int | None = None
     dense_share: float | None = None  # of the fused score, the part that came from the dense list
+    dense_score: float | None = None  # cosine similarity to the question, when the dense list has it
 
     @property
     def found_by(self) -> str:
@@ -108,6 +109,7 @@ class Retriever:
 
     def _explained(self, fused: list[Hit], dense: list[Hit], sparse: list[Hit]) -> list[RankedPassage]:
         dense_ranks = {h.id: i for i, h in enumerate(dense, 1)}
+        dense_scores = {h.id: h.score for h in dense}
         sparse_ranks = {h.id: i for i, h in enumerate(sparse, 1)}
         passages = []
         for rank, hit in enumerate(fused, 1):
@@ -116,7 +118,8 @@ class Retriever:
             s_part = 1 / (self.rrf_k + s) if s else 0.0
             share = d_part / (d_part + s_part) if d_part + s_part else None
             passages.append(_passage(hit, rank, dense_rank=d, sparse_rank=s,
-                                     dense_share=None if share is None else round(share, 3)))
+                                     dense_share=None if share is None else round(share, 3),
+                                     dense_score=_rounded(dense_scores.get(hit.id))))
         return passages
 
 
@@ -127,8 +130,13 @@ def _passage(hit: Hit, rank: int, **explain: float | int | None) -> RankedPassag
 
 
 def _ranked(hits: list[Hit], *, dense: bool) -> list[RankedPassage]:
-    key = "dense_rank" if dense else "sparse_rank"
-    return [_passage(h, i, **{key: i}) for i, h in enumerate(hits, 1)]
+    if dense:
+        return [_passage(h, i, dense_rank=i, dense_score=_rounded(h.score)) for i, h in enumerate(hits, 1)]
+    return [_passage(h, i, sparse_rank=i) for i, h in enumerate(hits, 1)]
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
 
 
 def _with_rank(passage: RankedPassage, rank: int) -> RankedPassage:

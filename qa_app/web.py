@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,20 +14,21 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from qa_app.config import Settings
-from qa_app.errors import BadRequest, PayloadTooLarge, QAError
-from qa_app.highlight import highlight, query_terms
-from qa_app.pipeline import NotFound, Pipeline, parse_query
+from qa_app.errors import BadRequest, PayloadTooLarge, QAError, Unauthorized
+from qa_app.highlight import cite_links, highlight, query_terms
+from qa_app.pipeline import NotFound, Pipeline, parse_answer_flag, parse_query
 from qa_app.retrieval import MODES
 
 ROOT = Path(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=str(ROOT / "templates"))
 templates.env.filters["highlight"] = highlight
+templates.env.filters["cite_links"] = cite_links
 MAX_BODY_BYTES = 64 * 1024
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -93,12 +95,66 @@ def query_from_params(request: Request) -> dict[str, Any]:
     return data
 
 
+def require_token(request: Request) -> None:
+    """JSON endpoints need the API token when one is configured."""
+    token = request.state.pipeline.settings.api_token
+    if not token:
+        return
+    given = request.headers.get("authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        raise Unauthorized("this endpoint needs the header 'Authorization: Bearer <QA_API_TOKEN>'")
+
+
+async def request_data(request: Request) -> dict[str, Any]:
+    if request.method == "POST":
+        return await read_json(request)
+    data = query_from_params(request)
+    if "answer" in request.query_params:
+        data["answer"] = request.query_params["answer"]
+    return data
+
+
 async def ask(request: Request) -> Response:
+    """Passages as JSON; with `"answer": true`, also an answer (generated, or extracted without an LLM)."""
     pipeline: Pipeline = request.state.pipeline
-    data = await read_json(request) if request.method == "POST" else query_from_params(request)
+    require_token(request)
+    data = await request_data(request)
     query = parse_query(data, pipeline.settings)
+    want_answer = parse_answer_flag(data)
     result = await pipeline.ask(query)
-    return JSONResponse({"ok": True, **result.as_dict()})
+    body: dict[str, Any] = {"ok": True, **result.as_dict()}
+    if want_answer:
+        body["answer"] = await pipeline.answerer.complete(query.question, result.passages)
+    return JSONResponse(body)
+
+
+def sse_event(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+async def ask_stream(request: Request) -> Response:
+    """Server-sent events: `passages` once retrieval is done, `token`s while the model writes, then
+    `citations` and `done` (`no_answer`, `error` and `extracted` where they apply).
+
+    A client that goes away cancels this response, which closes the request to the LLM.
+    """
+    pipeline: Pipeline = request.state.pipeline
+    if request.headers.get("sec-fetch-site") != "same-origin":  # the page's own stream stays open
+        require_token(request)
+    query = parse_query(await request_data(request), pipeline.settings)
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            result = await pipeline.ask(query)
+        except QAError as exc:
+            yield sse_event("error", error_body(exc.status, exc.message, exc.field))
+            return
+        yield sse_event("passages", result.as_dict())
+        async for kind, value in pipeline.answerer.stream(query.question, result.passages):
+            yield sse_event(kind, value)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 async def home(request: Request) -> Response:
@@ -109,17 +165,35 @@ async def home(request: Request) -> Response:
     context: dict[str, Any] = {
         "params": request.query_params, "modes": MODES, "result": None, "error": None, "corpus": corpus,
         "settings": pipeline.settings, "terms": [], "load_command": load_command(pipeline.settings),
+        "answer": None, "answer_spans": {}, "stream_url": None,
+        "llm_model": pipeline.settings.llm_model if pipeline.llm is not None else None,
     }
     status = 200
     if params["question"].strip() and corpus.exists:
         try:
             query = parse_query(params, pipeline.settings)
-            context["result"] = await pipeline.ask(query)
-            context["terms"] = query_terms(query.question)
+            result = await pipeline.ask(query)
         except BadRequest as exc:
             context["error"] = exc
-            status = 400
+            return templates.TemplateResponse(request, "index.html", context, status_code=400)
+        context.update(result=result, terms=query_terms(query.question))
+        if request.query_params.get("answer") == "1" and pipeline.llm is not None:
+            answer = await pipeline.answerer.complete(query.question, result.passages)  # the page without JS
+        else:
+            answer = pipeline.answerer.extract(query.question, result.passages)
+        context["answer"] = answer
+        context["answer_spans"] = answer_spans(answer)
+        if pipeline.llm is not None and answer["kind"] == "extracted":
+            context["stream_url"] = str(request.url_for("ask_stream")) + "?" + request.url.query
     return templates.TemplateResponse(request, "index.html", context, status_code=status)
+
+
+def answer_spans(answer: dict[str, Any]) -> dict[str, list[tuple[int, int]]]:
+    """Passage id -> the (start, end) of each sentence an extracted answer quotes from it."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for sentence in answer.get("sentences") or []:
+        spans.setdefault(sentence["passage_id"], []).append((sentence["start"], sentence["end"]))
+    return spans
 
 
 async def source_view(request: Request) -> Response:
@@ -145,6 +219,7 @@ async def corpus_view(request: Request) -> Response:
     pipeline: Pipeline = request.state.pipeline
     corpus = await pipeline.corpus()
     if request.url.path.endswith(".json"):
+        require_token(request)
         return JSONResponse({"ok": True, "collection": pipeline.settings.collection, "exists": corpus.exists,
                              "passages": corpus.passages, "model": pipeline.encoder.info.name,
                              "dim": pipeline.encoder.info.dim, "sources": corpus.sources})
@@ -192,6 +267,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> Starlett
     routes = [
         Route("/", home, name="home"),
         Route("/ask", ask, methods=["GET", "POST"], name="ask"),
+        Route("/ask/stream", ask_stream, methods=["GET", "POST"], name="ask_stream"),
         Route("/healthz", healthz, name="healthz"),
         Route("/corpus", corpus_view, name="corpus"),
         Route("/corpus.json", corpus_view, name="corpus_json"),

@@ -16,6 +16,74 @@
     }
   });
 
+  // Stream a generated answer into the answer box; the extracted answer stays until one arrives.
+  let stream = null;
+  function citeLinks(element, text) {
+    element.textContent = "";
+    let last = 0;
+    for (const match of text.matchAll(/\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]/g)) {
+      element.append(text.slice(last, match.index), "[");
+      match[1].split(",").forEach(function (n, i) {
+        if (i) element.append(", ");
+        const link = document.createElement("a");
+        link.className = "cite";
+        link.href = "#p-" + n.trim();
+        link.textContent = n.trim();
+        element.append(link);
+      });
+      element.append("]");
+      last = match.index + match[0].length;
+    }
+    element.append(text.slice(last));
+  }
+
+  function streamAnswer() {
+    if (stream) { stream.close(); stream = null; }
+    const box = document.getElementById("answer");
+    if (!box || !box.dataset.stream || !window.EventSource) return;
+    const label = box.querySelector("h2");
+    const text = box.querySelector(".answer-text");
+    const status = box.querySelector(".answer-status");
+    const extracted = text.cloneNode(true);
+    let written = "";
+    box.classList.add("streaming");
+    status.textContent = "Writing an answer with " + box.dataset.model + "…";
+    const source = new EventSource(box.dataset.stream);
+    stream = source;
+    source.addEventListener("token", function (event) {
+      if (!written) { label.textContent = "Answer (being written by " + box.dataset.model + ")"; }
+      written += JSON.parse(event.data);
+      text.textContent = written;
+    });
+    source.addEventListener("error", function (event) {
+      if (event.data) status.textContent = "The language model failed: " + JSON.parse(event.data).error + "; showing extracted sentences.";
+    });
+    source.addEventListener("done", function (event) {
+      const done = JSON.parse(event.data);
+      source.close();
+      box.classList.remove("streaming");
+      if (done.kind === "generated") {
+        label.textContent = "Answer ";
+        const kind = document.createElement("span");
+        kind.className = "kind";
+        kind.textContent = "written by " + done.model + " from the passages";
+        label.append(kind);
+        citeLinks(text, done.text);
+        status.textContent = "";
+      } else {
+        text.replaceWith(extracted);
+        if (done.error) status.textContent = "The language model failed (" + done.error + "); these sentences were extracted instead.";
+        else status.textContent = "";
+      }
+    });
+    source.onerror = function () {  // the connection dropped: EventSource would retry for ever
+      if (source.readyState !== EventSource.CLOSED) source.close();
+      box.classList.remove("streaming");
+      if (!written) status.textContent = "The answer stream was interrupted.";
+    };
+  }
+  streamAnswer();
+
   if (!form || !window.fetch || !window.history.pushState) return;
   const results = document.getElementById("results");
   let pending = null;
@@ -55,6 +123,7 @@
       }
       document.title = page.title;
       if (push) window.history.pushState({ url: url }, "", url);
+      streamAnswer();
     } catch (error) {
       if (error.name === "AbortError") return;
       const fresh = document.getElementById("results");

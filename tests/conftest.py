@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from qa_app.config import Settings
 from qa_app.encoders import DenseEncoder
-from qa_app.pipeline import Pipeline
+from qa_app.pipeline import Pipeline, open_llm
 from qa_app.store import PassageStore
 from qa_app.web import create_app
 
@@ -44,7 +44,7 @@ def make_settings(db: Path, **changes: Any) -> Settings:
 
 def make_pipeline(settings: Settings, encoder: DenseEncoder) -> Pipeline:
     store = PassageStore(settings.milvus_uri, settings.collection, timeout=settings.timeout)
-    return Pipeline(settings, encoder, store)
+    return Pipeline(settings, encoder, store, open_llm(settings))
 
 
 async def load_into(settings: Settings, encoder: DenseEncoder, *paths: Path, reset: bool = False) -> Any:

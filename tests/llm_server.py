@@ -13,10 +13,13 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -225,3 +228,29 @@ class FakeLLM:
         for token in self.tokens:
             await self._send(writer, b": ping\n\n" + chunk(token))
         await self._send(writer, chunk(finish_reason="stop") + sse(b"[DONE]"))
+
+
+@contextmanager
+def fake_llm_thread(mode: str = "ok", **options: Any) -> Iterator[FakeLLM]:
+    """A FakeLLM served from its own thread and event loop, for apps running elsewhere (TestClient,
+    a `qa-app serve` child process)."""
+    loop = asyncio.new_event_loop()
+    fake = FakeLLM(mode=mode, **options)
+    ready = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(fake.__aenter__())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(10), "fake LLM server did not start"
+    try:
+        yield fake
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.__aexit__(None, None, None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
