@@ -45,6 +45,8 @@
     const text = box.querySelector(".answer-text");
     const status = box.querySelector(".answer-status");
     const extracted = text.cloneNode(true);
+    const link = box.querySelector(".write-answer");  // for pages without JavaScript
+    if (link) link.remove();
     let written = "";
     box.classList.add("streaming");
     status.textContent = "Writing an answer with " + box.dataset.model + "…";

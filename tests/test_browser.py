@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from tests.app_server import qa_app, serving
+from tests.llm_server import fake_llm_thread
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -251,3 +252,26 @@ def test_milvus_down_gives_a_friendly_503_page(browser: Any) -> None:
         assert "Traceback" not in down.content()
         screenshot(down, "desktop-milvus-down")
         down.close()
+
+
+def test_a_generated_answer_streams_above_the_passages_with_clickable_citations(browser: Any, db: Path) -> None:
+    with fake_llm_thread("ok", tokens=("Mauna Loa", " is", " the", " largest", " shield volcano", " [1]", ".")) as fake:
+        with serving(db, env={"QA_LLM_URL": fake.url}) as url:
+            page = Watched(browser.new_page())
+            ask_with_js(page.page, url, "which is the largest shield volcano?")
+            answer = page.page.locator("#answer")
+            expect(answer.locator("h2")).to_contain_text("written by fake-model")
+            expect(answer.locator(".answer-text")).to_have_text("Mauna Loa is the largest shield volcano [1].")
+            assert page.page.locator("#answer ~ ol li.passage").count() == 5  # the answer comes first
+            answer.locator("a.cite").click()
+            assert page.page.url.endswith("#p-1")
+            screenshot(page.page, "desktop-answer")
+            assert page.problems == []
+            page.page.close()
+
+            plain = browser.new_context(java_script_enabled=False).new_page()
+            plain.goto(url + "/?q=which+is+the+largest+shield+volcano%3F")
+            assert "sentences extracted from the passages" in plain.inner_text("#answer")
+            plain.locator(".write-answer a").click()
+            assert "written by fake-model" in plain.inner_text("#answer")
+            plain.close()
