@@ -44,7 +44,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("llm_max_tokens", 384, "Longest generated answer, in tokens"),
     Setting("llm_temperature", 0.0, "Sampling temperature; 0 is the most repeatable"),
     Setting("llm_context_tokens", 2500, "Prompt budget: lowest-ranked passages are dropped to fit"),
-    Setting("answer_floor", 0.3, "Below this cosine similarity of the best passage, say the documents do not answer"),
+    Setting("answer_floor", 0.35, "Below this cosine similarity of the best passage, say the documents do not answer"),
 )
 
 # Settings where 0 is a meaningful value (everything else numeric must be positive).
