@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -183,7 +184,7 @@ def parse_query(data: Mapping[str, Any], settings: Settings) -> Query:
     if len(question) > settings.max_question_chars:
         raise BadRequest(f"'question' is longer than {settings.max_question_chars} characters", field="question")
     top_k = data.get("top_k", settings.top_k)
-    if isinstance(top_k, str) and top_k.strip().isdigit():
+    if isinstance(top_k, str) and re.fullmatch(r"[0-9]{1,6}", top_k.strip()):
         top_k = int(top_k)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= settings.max_top_k:
         raise BadRequest(f"'top_k' must be a whole number from 1 to {settings.max_top_k}", field="top_k")

@@ -78,7 +78,7 @@ async def read_json(request: Request) -> dict[str, Any]:
         raise PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes")
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, or nesting deeper than Python parses
         raise BadRequest("request body must be a JSON object, e.g. {\"question\": \"...\"}") from None
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object, e.g. {\"question\": \"...\"}")

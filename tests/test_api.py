@@ -151,3 +151,18 @@ def test_empty_store_says_how_to_load(tmp_path: Any, encoder: DenseEncoder) -> N
     with TestClient(create_app(settings, make_pipeline(settings, encoder))) as empty:
         response = empty.post("/ask", json={"question": "q"})
         assert_error_shape(response, 409, "qa-app load PATH")
+
+
+def test_api_token_guards_the_json_endpoints(loaded: Settings, encoder: DenseEncoder) -> None:
+    settings = loaded.replace(api_token="s3cret")
+    with TestClient(create_app(settings, make_pipeline(settings, encoder))) as guarded:
+        assert_error_shape(guarded.post("/ask", json={"question": "volcano"}), 401, "Authorization: Bearer")
+        assert_error_shape(guarded.get("/ask?q=volcano", headers={"Authorization": "Bearer wrong"}), 401, "Bearer")
+        assert_error_shape(guarded.get("/corpus.json"), 401, "Bearer")
+        assert_error_shape(guarded.get("/ask/stream?q=volcano"), 401, "Bearer")
+        ok = guarded.post("/ask", json={"question": "volcano"}, headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200 and ok.json()["passages"]
+        # People use the page; its own answer stream comes from the same origin.
+        assert guarded.get("/", params={"q": "volcano"}).status_code == 200
+        own = guarded.get("/ask/stream?q=volcano", headers={"Sec-Fetch-Site": "same-origin"})
+        assert own.status_code == 200 and "event: passages" in own.text
