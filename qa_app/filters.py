@@ -57,42 +57,41 @@ def string_literal(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def like_pattern(needle: str) -> str:
-    """A `like` pattern matching `needle` anywhere; the backslash is escaped first, then % and _."""
-    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return "%" + escaped + "%"
+# Where a value is cut for the server, which then matches the pieces in order with anything between:
+# line breaks and tabs (no Milvus string can carry them), and \ % _ (Milvus 2.5 and Lite 3.x unescape
+# them differently in `like`, and Lite 3.x's search ignores escaped ones). `matches` then checks the
+# whole value exactly, so results are exact on every backend.
+_LOOSE = re.compile(r"\s*[\r\n\t]+\s*|[\\%_]")
 
 
 def like_parts(needle: str) -> list[str]:
-    """The needle split at line breaks and tabs, which a Milvus expression cannot carry."""
-    return [part for part in _LINE_BREAKS.split(needle) if part]
+    """The pieces of a value that the server matches, in order, with anything between them."""
+    return [part for part in _LOOSE.split(needle) if part]
+
+
+def like_clause(field: str, value: str) -> str | None:
+    """`field like "%piece%piece%"`, or None when no piece is left to match."""
+    parts = like_parts(value)
+    return f"{field} like {string_literal('%' + '%'.join(parts) + '%')}" if parts else None
 
 
 def build_expression(text_filter: TextFilter) -> str:
     """`field like "%...%"` clauses joined by `and`; empty when nothing restricts."""
-    clauses = []
-    for key, value in text_filter.values().items():
-        parts = like_parts(value)
-        if not parts:
-            continue
-        # Parts joined by % must appear in order; `matches` then checks the exact spacing.
-        pattern = "%".join(like_pattern(p)[1:-1] for p in parts)
-        clauses.append(f"{FILTER_FIELDS[key]} like {string_literal('%' + pattern + '%')}")
-    return " and ".join(clauses)
+    clauses = [like_clause(FILTER_FIELDS[key], value) for key, value in text_filter.values().items()]
+    return " and ".join(c for c in clauses if c)
 
 
 def needs_recheck(text_filter: TextFilter) -> bool:
-    """True when the expression is looser than the filter (a value had line breaks)."""
-    return any(len(like_parts(v)) > 1 or like_parts(v) != [v] for v in text_filter.values().values())
+    """True when the expression is looser than the filter (a value was cut into pieces)."""
+    return any(like_parts(v) != [v] for v in text_filter.values().values())
 
 
 def matches(text_filter: TextFilter, fields: dict[str, str]) -> bool:
     """Whether a row satisfies the filter exactly: line breaks and tabs in a value match any whitespace."""
     for key, value in text_filter.values().items():
-        parts = like_parts(value)
+        parts = [part for part in _LINE_BREAKS.split(value) if part]
         if not parts:
             continue
-        pattern = r"\s+".join(re.escape(p) for p in parts) if len(parts) > 1 else re.escape(parts[0])
-        if not re.search(pattern, fields.get(FILTER_FIELDS[key], "")):
+        if not re.search(r"\s+".join(re.escape(p) for p in parts), fields.get(FILTER_FIELDS[key], "")):
             return False
     return True

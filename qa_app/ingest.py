@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from qa_app.chunking import Chunker, Passage
 from qa_app.encoders import DenseEncoder
-from qa_app.filters import has_control_characters, like_pattern, string_literal
+from qa_app.filters import has_control_characters, like_clause, string_literal
 from qa_app.readers import ReadError, kind_of, read_documents
 from qa_app.store import PassageStore
 
@@ -112,10 +112,10 @@ class Loader:
 
     async def _existing(self, files: list[Path], roots: list[Path]) -> dict[str, set[str]]:
         """Ids already stored, by source, for every file and folder named."""
-        # A prefix pattern ("/root/%") would be cheaper, but Milvus Lite does not unescape \_ or \% in
-        # one: it silently matches nothing. Match anywhere, then keep true prefixes.
+        # A prefix pattern ("/root/%") would be cheaper, but Milvus Lite 2.5.1 does not unescape \_ or \%
+        # in one: it silently matches nothing. Match loosely anywhere, then keep the true prefixes.
         prefixes = [str(root) + os.sep for root in roots]
-        clauses = [f"source like {string_literal(like_pattern(prefix))}" for prefix in prefixes]
+        clauses = [like_clause("source", prefix) or 'source != ""' for prefix in prefixes]
         loose = [f for f in files if not any(f.is_relative_to(r) for r in roots)]
         clauses += [f"source == {string_literal(str(f))}" for f in loose]
         wanted = {str(f) for f in loose}

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from pymilvus import AnnSearchRequest, AsyncMilvusClient, DataType, Function, FunctionType, RRFRanker
+import grpc
+from pymilvus import AnnSearchRequest, AsyncMilvusClient, DataType, Function, FunctionType, MilvusClient, RRFRanker
 from pymilvus.exceptions import MilvusException
 
 from qa_app.chunking import HEADING_SEPARATOR, Passage
@@ -30,6 +31,10 @@ QUERY_PAGE = 16384  # Milvus caps one query's limit + offset at 16384 and silent
 MAX_BYTES = {"id": 64, "text": 65535, "search_text": 65535, "source": 2048, "doc_id": 512,
              "title": 1024, "headings": 2048, "content_hash": 64}
 OUTPUT_FIELDS = ["text", "source", "doc_id", "title", "headings", "chunk"]
+FINGERPRINT_PROPERTY = "qa_app.fingerprint"
+# BM25 analyzers, best first: English stemming and stop words where the server has them (Milvus 2.5+,
+# Lite 2.5.1); Lite 3.x's server knows only the standard tokenizer.
+ANALYZERS: tuple[dict[str, Any], ...] = ({"type": "english"}, {"tokenizer": "standard", "filter": ["lowercase"]})
 T = TypeVar("T")
 
 
@@ -126,7 +131,7 @@ class PassageStore:
         assert client is not None
         try:
             return await operation(client)
-        except (MilvusException, OSError, asyncio.TimeoutError) as exc:
+        except (MilvusException, grpc.RpcError, OSError, asyncio.TimeoutError) as exc:
             self._broken = True
             raise StoreUnavailable(f"Milvus is not answering ({self.uri}): {_reason(exc)}") from None
 
@@ -138,11 +143,15 @@ class PassageStore:
     async def model_of_collection(self) -> dict[str, Any]:
         """The embedding model the collection was built with ({} for a collection qa_app did not make)."""
         described = await self._call(lambda c: c.describe_collection(self.collection, timeout=self.timeout))
-        try:
-            meta = json.loads(described.get("description") or "{}")
-        except json.JSONDecodeError:
-            return {}
-        return meta if isinstance(meta, dict) else {}
+        # Lite 2.5.1 keeps the schema description; other backends keep collection properties.
+        for raw in (described.get("description"), (described.get("properties") or {}).get(FINGERPRINT_PROPERTY)):
+            try:
+                meta = json.loads(raw or "{}")
+            except json.JSONDecodeError:
+                continue
+            if isinstance(meta, dict) and meta:
+                return meta
+        return {}
 
     async def ensure(self, model: ModelInfo, *, reset: bool = False) -> bool:
         """Create the collection if missing (or drop and recreate with `reset`), check its model, load it.
@@ -170,15 +179,32 @@ class PassageStore:
             )
 
     async def _create(self, model: ModelInfo) -> None:
-        # Stored in the schema's description: Lite keeps that one, not create_collection's.
-        description = json.dumps({"app": "qa_app", "schema": SCHEMA_VERSION, "model": model.name, "dim": model.dim})
+        fingerprint = {"app": "qa_app", "schema": SCHEMA_VERSION, "model": model.name, "dim": model.dim}
+        for analyzer in ANALYZERS:
+            try:
+                await self._create_with(fingerprint, model, analyzer)
+                break
+            except MilvusException as exc:
+                if "tokenizer" not in str(exc) and "analyzer" not in str(exc):
+                    raise StoreUnavailable(f"cannot create collection {self.collection!r}: {_reason(exc)}") from None
+                log.info("analyzer %s refused (%s); trying the next", analyzer, _reason(exc))
+        else:
+            raise StoreUnavailable(f"Milvus at {self.uri} accepts none of the BM25 analyzers {ANALYZERS}")
+        try:  # servers that drop the schema description keep properties (Lite 2.5.1 has none)
+            await self._raw_client().alter_collection_properties(
+                self.collection, properties={FINGERPRINT_PROPERTY: json.dumps(fingerprint)}, timeout=self.timeout)
+        except (MilvusException, grpc.RpcError) as exc:
+            log.debug("no collection properties on this backend: %s", _reason(exc))
+
+    async def _create_with(self, fingerprint: dict[str, Any], model: ModelInfo, analyzer: dict[str, Any]) -> None:
+        description = json.dumps({**fingerprint, "analyzer": analyzer})
         schema = AsyncMilvusClient.create_schema(auto_id=False, enable_dynamic_field=False, description=description)
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=MAX_BYTES["id"])
         schema.add_field("dense", DataType.FLOAT_VECTOR, dim=model.dim)
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         schema.add_field("text", DataType.VARCHAR, max_length=MAX_BYTES["text"])
         schema.add_field("search_text", DataType.VARCHAR, max_length=MAX_BYTES["search_text"],
-                         enable_analyzer=True, analyzer_params={"type": "english"})
+                         enable_analyzer=True, analyzer_params=analyzer)
         for name in ("source", "doc_id", "title", "headings", "content_hash"):
             schema.add_field(name, DataType.VARCHAR, max_length=MAX_BYTES[name])
         schema.add_field("chunk", DataType.INT64)
@@ -187,9 +213,29 @@ class PassageStore:
         index = AsyncMilvusClient.prepare_index_params()
         index.add_index("dense", index_type="AUTOINDEX", metric_type="IP")
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        await self._call(lambda c: c.create_collection(
-            self.collection, schema=schema, index_params=index,
-            consistency_level="Strong", timeout=self.timeout))
+        client = self._raw_client()
+        try:
+            await client.create_collection(self.collection, schema=schema, index_params=index,
+                                           consistency_level="Strong", timeout=self.timeout)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:  # type: ignore[attr-defined]
+                raise StoreUnavailable(f"cannot create collection {self.collection!r}: {_reason(exc)}") from None
+            # Milvus Lite 3.x's server cannot create indexes through the async API: use the sync one.
+            await asyncio.to_thread(self._create_sync, schema, index)
+
+    def _create_sync(self, schema: Any, index: Any) -> None:
+        client = MilvusClient(uri=self.uri, token=self.token, timeout=self.timeout)
+        try:
+            if client.has_collection(self.collection):
+                client.drop_collection(self.collection)  # the half-made one the async call left
+            client.create_collection(self.collection, schema=schema, index_params=index,
+                                     consistency_level="Strong", timeout=self.timeout)
+        finally:
+            client.close()
+
+    def _raw_client(self) -> AsyncMilvusClient:
+        assert self._client is not None, "call a verb that opens the client first"
+        return self._client
 
     async def drop(self) -> None:
         await self._call(lambda c: c.drop_collection(self.collection, timeout=self.timeout))

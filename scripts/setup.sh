@@ -39,6 +39,14 @@ if [ "${1:-}" = "--test" ]; then
     echo "== installing the local LLM server from $wheel"
     "$PIP" install --quiet "$wheel[server]"
   fi
+  # A Milvus server for the backend matrix: Milvus Lite 3.x's server, in its own environment because
+  # its milvus-lite pin conflicts with the embedded 2.5.1 the app uses.
+  if [ ! -x .venv-milvus/bin/python ] || ! .venv-milvus/bin/python -c "import milvus_lite, pymilvus" 2>/dev/null; then
+    echo "== creating .venv-milvus (Milvus Lite 3.2.2 server for the backend tests)"
+    "$PYTHON" -m venv .venv-milvus
+    .venv-milvus/bin/pip install --quiet --upgrade pip
+    .venv-milvus/bin/pip install --quiet milvus-lite==3.2.2 pymilvus==3.0.2
+  fi
   if [ ! -x /usr/bin/chromium ]; then
     echo "== installing Chromium for the browser tests (apt)"
     if [ "$(id -u)" = 0 ]; then

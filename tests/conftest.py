@@ -1,9 +1,11 @@
-"""Shared fixtures: the real embedding model, real Milvus Lite files under tmp_path."""
+"""Shared fixtures: the real embedding model, real Milvus (an embedded Lite file under tmp_path, or a
+Milvus server for the backend matrix)."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
+import uuid
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,8 +19,43 @@ from qa_app.pipeline import Pipeline, open_llm
 from qa_app.store import PassageStore
 from qa_app.web import create_app
 
+from tests.milvus_server import milvus_server  # noqa: F401 (a fixture)
+
 T = TypeVar("T")
 CORPUS = Path(__file__).parent / "corpus"
+BACKENDS = ["embedded", "server"]
+
+
+class Backend:
+    """Where a test's collections live: a new .db file each, or a new collection on the server."""
+
+    def __init__(self, name: str, folder: Path, server_uri: str | None = None) -> None:
+        self.name, self.folder, self.server_uri = name, folder, server_uri
+
+    def settings(self, label: str, **changes: Any) -> Settings:
+        if self.server_uri is None:
+            return Settings(milvus_uri=str(self.folder / f"{label}.db"), **changes)
+        return Settings(milvus_uri=self.server_uri, collection=f"{label}_{uuid.uuid4().hex[:8]}", **changes)
+
+
+def cli_target(settings: Settings) -> list[str]:
+    return ["--milvus-uri", settings.milvus_uri, "--collection", settings.collection]
+
+
+def open_backend(name: str, folder: Path, request: pytest.FixtureRequest) -> Backend:
+    server = request.getfixturevalue("milvus_server") if name == "server" else None
+    return Backend(name, folder, server)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Modules that set BACKEND_MATRIX = True get the `loaded` collection on every backend."""
+    if getattr(metafunc.module, "BACKEND_MATRIX", False) and "loaded" in metafunc.fixturenames:
+        metafunc.parametrize("loaded", BACKENDS, indirect=True, scope="module")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    return open_backend(request.param, tmp_path, request)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -57,12 +94,13 @@ async def load_into(settings: Settings, encoder: DenseEncoder, *paths: Path, res
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory, encoder: DenseEncoder) -> Settings:
-    """Settings of a collection holding the fixture corpus, loaded once per test module."""
+def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, encoder: DenseEncoder) -> Settings:
+    """Settings of a collection holding the fixture corpus, loaded once per test module: embedded,
+    unless the module parametrizes `loaded` indirectly with BACKENDS."""
     folder = tmp_path_factory.mktemp("loaded")
     corpus = folder / "corpus"
     shutil.copytree(CORPUS, corpus)
-    settings = make_settings(folder / "qa.db")
+    settings = open_backend(getattr(request, "param", "embedded"), folder, request).settings("qa")
     run(load_into(settings, encoder, corpus))
     return settings
 

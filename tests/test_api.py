@@ -12,6 +12,8 @@ from qa_app.encoders import DenseEncoder
 from qa_app.web import create_app
 from tests.conftest import make_pipeline
 
+BACKEND_MATRIX = True  # the core API tests run against the embedded file and a Milvus server
+
 
 def assert_error_shape(response: Any, status: int, fragment: str) -> None:
     assert response.status_code == status, response.text

@@ -1,7 +1,7 @@
 import pytest
 
-from qa_app.filters import FilterError, TextFilter, build_expression, check_value, like_pattern, matches, \
-    needs_recheck, string_literal
+from qa_app.filters import FilterError, TextFilter, build_expression, check_value, matches, needs_recheck, \
+    string_literal
 
 
 def test_no_filter_gives_no_expression() -> None:
@@ -9,8 +9,16 @@ def test_no_filter_gives_no_expression() -> None:
     assert build_expression(TextFilter(contains="\n\t")) == ""  # nothing left to match
 
 
-def test_values_are_escaped_inside_a_like_pattern() -> None:
-    assert build_expression(TextFilter(contains='100% "x"_\\')) == r'text like "%100\\% \"x\"\\_\\\\%"'
+def test_quotes_are_escaped_and_like_wildcards_cut_the_value_into_pieces() -> None:
+    f = TextFilter(contains='100% "x"_y')
+    assert build_expression(f) == r'text like "%100% \"x\"%y%"' and needs_recheck(f)
+    assert matches(f, {"text": 'a 100% "x"_y b'}) and not matches(f, {"text": '100 % "x"zy'})
+
+
+def test_backslashes_split_the_pattern_and_are_checked_again_exactly() -> None:
+    f = TextFilter(contains="C:\\temp")
+    assert build_expression(f) == 'text like "%C:%temp%"' and needs_recheck(f)
+    assert matches(f, {"text": "in C:\\temp now"}) and not matches(f, {"text": "C:/temp"})
 
 
 def test_several_fields_are_joined_by_and_in_a_fixed_order() -> None:
@@ -41,6 +49,5 @@ def test_check_value_rejects_what_cannot_be_expressed(value: str, message: str) 
         check_value("contains", value, 500)
 
 
-def test_literal_helpers_escape_backslash_first() -> None:
+def test_string_literal_escapes_backslash_first() -> None:
     assert string_literal('a\\"b') == '"a\\\\\\"b"'
-    assert like_pattern("50%_\\") == "%50\\%\\_\\\\%"

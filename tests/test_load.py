@@ -11,13 +11,14 @@ from click.testing import CliRunner
 from qa_app.cli import cli
 from qa_app.encoders import DenseEncoder
 from qa_app.ingest import LoadReport
-from tests.conftest import load_into, make_pipeline, make_settings, run
+from qa_app.config import Settings
+from tests.conftest import Backend, cli_target, load_into, make_pipeline, run
 
 
-def stored(db: Path, encoder: DenseEncoder) -> dict[str, str]:
+def stored(settings: Settings, encoder: DenseEncoder) -> dict[str, str]:
     """id -> source of every stored passage."""
     async def go() -> dict[str, str]:
-        pipeline = make_pipeline(make_settings(db), encoder)
+        pipeline = make_pipeline(settings, encoder)
         try:
             return {row["id"]: row["source"] async for row in pipeline.store.rows("", ["source"])}
         finally:
@@ -25,14 +26,14 @@ def stored(db: Path, encoder: DenseEncoder) -> dict[str, str]:
     return run(go())
 
 
-def test_load_command_reports_and_reloading_adds_nothing(corpus: Path, tmp_path: Path) -> None:
-    db = str(tmp_path / "cli.db")
+def test_load_command_reports_and_reloading_adds_nothing(corpus: Path, backend: Backend) -> None:
+    target = cli_target(backend.settings("cli"))
     runner = CliRunner()
-    first = runner.invoke(cli, ["load", str(corpus), "--milvus-uri", db, "--quiet"])
+    first = runner.invoke(cli, ["load", str(corpus), *target, "--quiet"])
     assert first.exit_code == 0, first.output
     assert "files: 5 added, 0 updated, 0 unchanged, 0 removed, 0 skipped" in first.output
     assert "passages: 11 added, 0 removed, 0 unchanged" in first.output
-    again = runner.invoke(cli, ["load", str(corpus), "--milvus-uri", db, "--quiet"])
+    again = runner.invoke(cli, ["load", str(corpus), *target, "--quiet"])
     assert again.exit_code == 0, again.output
     assert "files: 0 added, 0 updated, 5 unchanged, 0 removed, 0 skipped" in again.output
     assert "passages: 0 added, 0 removed, 11 unchanged" in again.output
@@ -44,14 +45,15 @@ def test_load_command_fails_clearly_on_a_missing_path(tmp_path: Path) -> None:
     assert "Error: no such file or folder:" in result.output and "Traceback" not in result.output
 
 
-def test_changed_file_is_replaced_and_deleted_file_pruned(corpus: Path, tmp_path: Path, encoder: DenseEncoder) -> None:
-    settings = make_settings(tmp_path / "q.db")
+def test_changed_file_is_replaced_and_deleted_file_pruned(corpus: Path, backend: Backend,
+                                                          encoder: DenseEncoder) -> None:
+    settings = backend.settings("q")
     run(load_into(settings, encoder, corpus))
-    before = stored(tmp_path / "q.db", encoder)
+    before = stored(settings, encoder)
     (corpus / "bread.txt").write_text("Rye bread\n\nRye bread is dense and dark.\n")
     (corpus / "trains.html").unlink()
     report: LoadReport = run(load_into(settings, encoder, corpus))
-    after = stored(tmp_path / "q.db", encoder)
+    after = stored(settings, encoder)
     assert (report.files_updated, report.files_removed, report.files_unchanged) == (1, 1, 3)
     assert not any(s.endswith("trains.html") for s in after.values())
     bread = [i for i, s in after.items() if s.endswith("bread.txt")]
@@ -63,7 +65,7 @@ def test_changed_file_is_replaced_and_deleted_file_pruned(corpus: Path, tmp_path
 def test_binary_and_undecodable_files_are_skipped_not_fatal(corpus: Path, tmp_path: Path, encoder: DenseEncoder) -> None:
     (corpus / "image.txt").write_bytes(b"\x89PNG\x00\x00binary")
     (corpus / "latin.md").write_bytes(b"caf\xe9")
-    report = run(load_into(make_settings(tmp_path / "q.db"), encoder, corpus))
+    report = run(load_into(Settings(milvus_uri=str(tmp_path / "q.db")), encoder, corpus))
     assert sorted(Path(p).name for p, _ in report.skipped) == ["image.txt", "latin.md"]
     assert report.files_added == 5
 
@@ -85,12 +87,12 @@ class FailingEncoder:
         return self.real.encode(texts, batch_size)
 
 
-def test_an_interrupted_load_completes_on_the_next_run(corpus: Path, tmp_path: Path, encoder: DenseEncoder) -> None:
-    reference = make_settings(tmp_path / "ref.db")
+def test_an_interrupted_load_completes_on_the_next_run(corpus: Path, backend: Backend, encoder: DenseEncoder) -> None:
+    reference = backend.settings("ref")
     run(load_into(reference, encoder, corpus))
-    expected = stored(tmp_path / "ref.db", encoder)
+    expected = stored(reference, encoder)
 
-    settings = make_settings(tmp_path / "q.db", insert_batch=4)
+    settings = backend.settings("q", insert_batch=4)
 
     async def interrupted() -> None:
         pipeline = make_pipeline(settings, encoder)
@@ -104,21 +106,21 @@ def test_an_interrupted_load_completes_on_the_next_run(corpus: Path, tmp_path: P
 
     with pytest.raises(RuntimeError, match="simulated crash"):
         run(interrupted())
-    partial = stored(tmp_path / "q.db", encoder)
+    partial = stored(settings, encoder)
     assert 0 < len(partial) < len(expected)
     report = run(load_into(settings, encoder, corpus))
-    assert stored(tmp_path / "q.db", encoder) == expected
+    assert stored(settings, encoder) == expected
     assert report.passages_added == len(expected) - len(partial)
 
 
-def test_reset_rebuilds_and_another_model_is_refused(corpus: Path, tmp_path: Path) -> None:
-    db = str(tmp_path / "m.db")
+def test_reset_rebuilds_and_another_model_is_refused(corpus: Path, backend: Backend) -> None:
+    target = cli_target(backend.settings("m"))
     runner = CliRunner()
-    assert runner.invoke(cli, ["load", str(corpus / "bread.txt"), "--milvus-uri", db, "--quiet"]).exit_code == 0
-    other = runner.invoke(cli, ["load", str(corpus), "--milvus-uri", db, "--quiet",
+    assert runner.invoke(cli, ["load", str(corpus / "bread.txt"), *target, "--quiet"]).exit_code == 0
+    other = runner.invoke(cli, ["load", str(corpus), *target, "--quiet",
                                 "--model", "sentence-transformers/all-MiniLM-L6-v2"])
     assert other.exit_code == 1
     assert "was built with all-MiniLM-L6-v2 (384-d), not sentence-transformers/all-MiniLM-L6-v2" in other.output
-    reset = runner.invoke(cli, ["load", str(corpus), "--milvus-uri", db, "--quiet", "--reset"])
+    reset = runner.invoke(cli, ["load", str(corpus), *target, "--quiet", "--reset"])
     assert reset.exit_code == 0, reset.output
     assert "files: 5 added" in reset.output

@@ -11,7 +11,7 @@ from qa_app.chunking import Passage
 from qa_app.encoders import DenseEncoder, ModelInfo
 from qa_app.errors import ModelMismatch
 from qa_app.store import MAX_BYTES, PassageStore, passage_row, truncate_utf8
-from tests.conftest import run
+from tests.conftest import Backend, run
 
 MODEL = ModelInfo("test-model", 4, 256)
 
@@ -26,17 +26,22 @@ def vectors(n: int) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-async def filled(db: Path, n: int = 3) -> PassageStore:
-    store = PassageStore(str(db), "t", timeout=10)
+def new_store(backend: Backend) -> PassageStore:
+    settings = backend.settings("t")
+    return PassageStore(settings.milvus_uri, settings.collection, timeout=10)
+
+
+async def filled(backend: Backend, n: int = 3) -> PassageStore:
+    store = new_store(backend)
     await store.ensure(MODEL)
     texts = ["volcanoes erupt lava", "bread needs yeast", "trains run on rails"]
     await store.insert([passage(i, texts[i % 3]) for i in range(n)], vectors(n))
     return store
 
 
-def test_ensure_creates_once_and_records_the_model(tmp_path: Path) -> None:
+def test_ensure_creates_once_and_records_the_model(backend: Backend) -> None:
     async def go() -> tuple[bool, bool, dict[str, object]]:
-        store = PassageStore(str(tmp_path / "s.db"), "t")
+        store = new_store(backend)
         try:
             return await store.ensure(MODEL), await store.ensure(MODEL), await store.model_of_collection()
         finally:
@@ -46,9 +51,9 @@ def test_ensure_creates_once_and_records_the_model(tmp_path: Path) -> None:
     assert (meta["model"], meta["dim"]) == ("test-model", 4)
 
 
-def test_a_collection_of_another_model_is_refused(tmp_path: Path) -> None:
+def test_a_collection_of_another_model_is_refused(backend: Backend) -> None:
     async def go() -> None:
-        store = PassageStore(str(tmp_path / "s.db"), "t")
+        store = new_store(backend)
         try:
             await store.ensure(MODEL)
             await store.ensure(ModelInfo("other-model", 4, 256))
@@ -58,9 +63,9 @@ def test_a_collection_of_another_model_is_refused(tmp_path: Path) -> None:
         run(go())
 
 
-def test_insert_get_and_count(tmp_path: Path) -> None:
+def test_insert_get_and_count(backend: Backend) -> None:
     async def go() -> tuple[int, list[str], str]:
-        store = await filled(tmp_path / "s.db")
+        store = await filled(backend)
         try:
             hits = await store.get(["id001"])
             return await store.count(), [h.id for h in hits], hits[0].text
@@ -69,9 +74,9 @@ def test_insert_get_and_count(tmp_path: Path) -> None:
     assert run(go()) == (3, ["id001"], "bread needs yeast")
 
 
-def test_delete_removes_rows(tmp_path: Path) -> None:
+def test_delete_removes_rows(backend: Backend) -> None:
     async def go() -> tuple[int, int]:
-        store = await filled(tmp_path / "s.db")
+        store = await filled(backend)
         try:
             removed = await store.delete(["id000", "id002"])
             return removed, await store.count()
@@ -80,10 +85,10 @@ def test_delete_removes_rows(tmp_path: Path) -> None:
     assert run(go()) == (2, 1)
 
 
-def test_rows_pages_past_one_query_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rows_pages_past_one_query_limit(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("qa_app.store.QUERY_PAGE", 4)
     async def go() -> list[str]:
-        store = await filled(tmp_path / "s.db", n=10)
+        store = await filled(backend, n=10)
         try:
             return [row["id"] async for row in store.rows('source == "/docs/a.md"', ["source"])]
         finally:
@@ -91,9 +96,9 @@ def test_rows_pages_past_one_query_limit(tmp_path: Path, monkeypatch: pytest.Mon
     assert run(go()) == [f"id{i:03d}" for i in range(10)]
 
 
-def test_sources_counts_passages_per_source(tmp_path: Path) -> None:
+def test_sources_counts_passages_per_source(backend: Backend) -> None:
     async def go() -> dict[str, int]:
-        store = await filled(tmp_path / "s.db", n=2)
+        store = await filled(backend, n=2)
         try:
             await store.insert([passage(9, "x", source="/docs/b.md")], vectors(1))
             return await store.sources()
@@ -102,9 +107,9 @@ def test_sources_counts_passages_per_source(tmp_path: Path) -> None:
     assert run(go()) == {"/docs/a.md": 2, "/docs/b.md": 1}
 
 
-def test_search_dense_sparse_and_hybrid_apply_the_filter(tmp_path: Path) -> None:
+def test_search_dense_sparse_and_hybrid_apply_the_filter(backend: Backend) -> None:
     async def go() -> tuple[list[str], list[str], list[str], list[str]]:
-        store = await filled(tmp_path / "s.db", n=6)
+        store = await filled(backend, n=6)
         try:
             v = vectors(6)[1]
             dense = await store.search_dense(v, 2)
@@ -121,9 +126,9 @@ def test_search_dense_sparse_and_hybrid_apply_the_filter(tmp_path: Path) -> None
     assert none == []
 
 
-def test_drop_removes_the_collection(tmp_path: Path) -> None:
+def test_drop_removes_the_collection(backend: Backend) -> None:
     async def go() -> bool:
-        store = await filled(tmp_path / "s.db")
+        store = await filled(backend)
         try:
             await store.drop()
             return await store.exists()
