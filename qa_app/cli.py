@@ -14,7 +14,7 @@ import click
 import uvicorn
 from starlette.testclient import TestClient
 
-from qa_app.config import Settings, SettingsError, load_settings
+from qa_app.config import Settings, SettingsError, load_settings, settings_environment
 from qa_app.encoders import ModelNotFound
 from qa_app.errors import QAError
 from qa_app.evaluation import (DEFAULT_DEPTH, EvalInputError, EvalReport, evaluate, judged_queries, read_qrels,
@@ -176,25 +176,39 @@ def format_passage(p: RankedPassage) -> str:
 @cli.command()
 @click.option("--host", help="Address to bind [QA_HOST]")
 @click.option("--port", type=int, help="Port [QA_PORT]")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes (needs a Milvus server: an embedded file serves one process)")
+@click.option("--llm-url", help="OpenAI-compatible server for generated answers [QA_LLM_URL]")
 @click.option("--get", "get_path", help="Print the response to one GET of this path and exit (0 if 2xx)")
 @settings_options
-def serve(host: str | None, port: int | None, get_path: str | None, **flags: Any) -> None:
+def serve(host: str | None, port: int | None, workers: int, get_path: str | None, **flags: Any) -> None:
     """Serve the question page and the JSON API.
 
     \b
     Examples:
         qa-app serve                       # http://127.0.0.1:8000
+        qa-app serve --milvus-uri http://milvus:19530 --workers 4 --host 0.0.0.0
         qa-app serve --get '/ask?q=lambda' # smoke test, no server
     """
     settings = make_settings(host=host, port=port, **flags)
-    app = create_app(settings)
     if get_path:
-        with TestClient(app) as client:
+        with TestClient(create_app(settings)) as client:
             response = client.get(get_path)
         click.echo(response.text)
         sys.exit(0 if response.is_success else 1)
+    if workers > 1 and settings.is_embedded:
+        raise click.ClickException(
+            f"--workers {workers} needs a Milvus server: the embedded file {settings.milvus_uri} can be opened by "
+            f"one process only. Serve with one worker, or run a Milvus server and pass --milvus-uri "
+            f"http://HOST:19530 (see docs/deploy.md)")
     click.echo(f"serving on http://{settings.host}:{settings.port}  (Ctrl-C to stop)", err=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+        return
+    # Each worker builds its app from the environment: hand it these settings there.
+    os.environ.update(settings_environment(settings))
+    uvicorn.run("qa_app.web:app_from_environment", factory=True, host=settings.host, port=settings.port,
+                workers=workers, log_level="warning")
 
 
 def main() -> None:

@@ -121,3 +121,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         if key in environ:
             values[setting.name] = _coerce(setting.name, environ[key])
     return Settings(**values)
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The QA_* variables that reproduce `settings` (for worker processes)."""
+    return {ENV_PREFIX + s.name.upper(): str(getattr(settings, s.name)) for s in SETTINGS}

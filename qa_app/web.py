@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from qa_app.config import Settings
+from qa_app.config import Settings, load_settings
 from qa_app.errors import BadRequest, PayloadTooLarge, QAError, Unauthorized
 from qa_app.highlight import cite_links, highlight, query_terms
 from qa_app.pipeline import NotFound, Pipeline, parse_answer_flag, parse_query
@@ -238,7 +239,7 @@ def load_command(settings: Settings) -> str:
 
 
 async def healthz(request: Request) -> Response:
-    health = await request.state.pipeline.health()
+    health = {**await request.state.pipeline.health(), "pid": os.getpid()}
     return JSONResponse(health, status_code=200 if health["ok"] else 503)
 
 
@@ -248,6 +249,11 @@ class SecurityHeaders(BaseHTTPMiddleware):
         for key, value in SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
         return response
+
+
+def app_from_environment() -> Starlette:
+    """The app configured by QA_* variables: the factory each `serve --workers N` process calls."""
+    return create_app(load_settings(os.environ))
 
 
 def create_app(settings: Settings, pipeline: Pipeline | None = None) -> Starlette:

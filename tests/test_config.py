@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from qa_app.config import SETTINGS, Settings, SettingsError, load_settings
+from qa_app.config import SETTINGS, Settings, SettingsError, load_settings, settings_environment
 
 
 def test_defaults_when_no_variables_are_set() -> None:
@@ -36,3 +36,8 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     missing = [s.name for s in SETTINGS if f"QA_{s.name.upper()}" not in readme]
     assert missing == []
+
+
+def test_settings_survive_the_trip_through_the_environment() -> None:
+    settings = Settings(milvus_uri="http://m:19530", top_k=9, timeout=2.5, llm_temperature=0.0, api_token="t")
+    assert load_settings(settings_environment(settings)) == settings
