@@ -1,0 +1,352 @@
+"""Shared helpers: sizes, corpora, subprocesses (qa-app load / serve), statistics, /proc readings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+PY = ROOT / ".venv" / "bin" / "python"
+QA_APP = ROOT / ".venv" / "bin" / "qa-app"
+SCIFACT = Path(os.environ.get("QA_BENCH_SCIFACT", ROOT.parent / "shared" / "eval" / "scifact"))
+PYDOCS = ROOT / "data" / "python-docs"
+VENVS = BENCH / ".venvs"
+LC_PY = VENVS / "lc" / "bin" / "python"
+ONNX_PY = VENVS / "onnx" / "bin" / "python"
+CACHE = BENCH / "results" / "cache"
+COLLECTION = "scifact"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each benchmark does; `quick` is a smoke run, `full` the real one."""
+
+    name: str
+    scifact_docs: int          # SciFact slice for the ingestion ratio and the served collection
+    pydocs_pages: int          # Python-docs .rst pages for the second ingestion ratio
+    ingest_reps: int           # floor/load alternations (floor, load, floor, ... ends with a floor)
+    latency_rounds: int        # interleaved rounds of HTTP / floor / floor-3-searches
+    latency_per_round: int     # sequential requests per variant per round
+    tput_seconds: float        # measuring window per subject per round at concurrency 16
+    tput_rounds: int
+    lag_load_docs: int         # SciFact docs loaded in-process while the loop is probed
+    lag_seconds: float         # serving window at concurrency 16 while probed
+    scale_sizes: tuple[int, ...]
+    scale_queries: int
+    onnx_speed_passages: int   # passages (of the ingestion slice) for the ONNX vs torch speed ratio
+    ndcg_full_corpus: bool     # nDCG on the whole 5,183-doc corpus (else: judged docs + a sample)
+    ndcg_sample_docs: int      # sample size when not on the whole corpus
+
+
+QUICK = Sizes("quick", scifact_docs=150, pydocs_pages=3, ingest_reps=1, latency_rounds=2, latency_per_round=15,
+              tput_seconds=4, tput_rounds=1, lag_load_docs=60, lag_seconds=4, scale_sizes=(2_000, 10_000),
+              scale_queries=30, onnx_speed_passages=120, ndcg_full_corpus=False, ndcg_sample_docs=300)
+FULL = Sizes("full", scifact_docs=600, pydocs_pages=8, ingest_reps=2, latency_rounds=4, latency_per_round=40,
+             tput_seconds=6, tput_rounds=3, lag_load_docs=300, lag_seconds=10, scale_sizes=(10_000, 100_000),
+             scale_queries=100, onnx_speed_passages=800, ndcg_full_corpus=True, ndcg_sample_docs=0)
+
+
+@dataclass
+class Row:
+    """One line of the summary table."""
+
+    benchmark: str
+    measured: str
+    baseline: str
+    ratio: float | None
+    goal: str
+    met: bool | None  # None: report only
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+@dataclass
+class Context:
+    sizes: Sizes
+    work: Path
+    rows: list[Row] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    _encoder: Any = None
+    _served_db: Path | None = None
+
+    def log(self, message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+    @property
+    def encoder(self) -> Any:
+        """The app's DenseEncoder, loaded once in this process (floors, in-process baselines)."""
+        if self._encoder is None:
+            from qa_app.config import Settings
+            from qa_app.encoders import DenseEncoder
+
+            self._encoder = DenseEncoder.load(Settings().model)
+        return self._encoder
+
+    def scifact_slice(self) -> Path:
+        path = self.work / f"scifact-{self.sizes.scifact_docs}.jsonl"
+        if not path.exists():
+            write_slice(path, self.sizes.scifact_docs)
+        return path
+
+    def served_db(self) -> Path:
+        """The SciFact slice loaded by `qa-app load` (the ingestion benchmark's, or loaded now)."""
+        if self._served_db is None or not self._served_db.exists():
+            db = self.work / "served" / "scifact.db"
+            if not db.exists():
+                self.log(f"loading {self.scifact_slice().name} for the serving benchmarks")
+                run_load([self.scifact_slice()], db)
+            self._served_db = db
+        return self._served_db
+
+    def db_copy(self, name: str) -> Path:
+        """A copy of the served .db (Milvus Lite opens a file from one process only)."""
+        source = self.served_db()
+        target = self.work / "copies" / name / source.name
+        if target.exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        copy_db(source, target)
+        return target
+
+
+def write_slice(path: Path, docs: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (SCIFACT / "corpus.jsonl").open() as src, path.open("w") as out:
+        for i, line in enumerate(src):
+            if i >= docs:
+                break
+            out.write(line)
+
+
+def pydocs_sample(work: Path, pages: int) -> Path:
+    """Every n-th .rst page of data/python-docs, copied into a folder (a deterministic spread of pages)."""
+    files = sorted(PYDOCS.rglob("*.rst"))
+    step = max(1, len(files) // pages)
+    chosen = files[::step][:pages]
+    folder = work / f"pydocs-{pages}"
+    if not folder.exists():
+        for f in chosen:
+            target = folder / f.relative_to(PYDOCS)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, target)
+    return folder
+
+
+def copy_db(source: Path, target: Path) -> None:
+    if source.is_dir():
+        shutil.copytree(source, target)
+    else:
+        shutil.copy2(source, target)
+
+
+def size_of(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+# -- subprocesses ------------------------------------------------------------------------------------
+
+def app_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONWARNINGS": "ignore"})
+    env.update(extra)
+    return env
+
+
+def run_load(paths: list[Path], db: Path, collection: str = COLLECTION) -> dict[str, Any]:
+    """`qa-app load --quiet --json` in a subprocess; its report plus the command's wall time."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    proc = subprocess.run([str(QA_APP), "load", *map(str, paths), "--milvus-uri", str(db), "--collection",
+                           collection, "--quiet", "--json"], capture_output=True, text=True, env=app_env())
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"qa-app load failed: {proc.stderr[-2000:]}")
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report["wall_seconds"] = wall
+    return report
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """A server subprocess on a free port, ready once `ready_path` answers 200."""
+
+    def __init__(self, argv: list[str], port: int, *, ready_path: str = "/healthz", env: dict[str, str] | None = None,
+                 log: Path | None = None) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        if log:
+            log.parent.mkdir(parents=True, exist_ok=True)
+        out = log.open("w") if log else subprocess.DEVNULL
+        self.proc = subprocess.Popen(argv, env=env or app_env(), stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self.ready_path = ready_path
+
+    def wait_ready(self, timeout: float = 180.0) -> float:
+        started = time.perf_counter()
+        while time.perf_counter() - started < timeout:
+            if self.proc.poll() is not None:
+                tail = self.log.read_text()[-3000:] if self.log and self.log.exists() else ""
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {tail}")
+            try:
+                if httpx.get(self.url + self.ready_path, timeout=2).status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        raise RuntimeError(f"server on {self.url} not ready after {timeout} s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def qa_serve(db: Path, log: Path) -> Server:
+    port = free_port()
+    return Server([str(QA_APP), "serve", "--milvus-uri", str(db), "--collection", COLLECTION, "--port", str(port)],
+                  port, log=log)
+
+
+# -- /proc ----------------------------------------------------------------------------------------------
+
+def rss_bytes(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def milvus_server_pid(parent: int) -> int | None:
+    """The milvus-lite server process started (directly or not) by `parent`."""
+    for pid in descendants(parent):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+        except OSError:
+            continue
+        if cmd.endswith(b"milvus_lite/lib/milvus"):
+            return pid
+    return None
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+# -- statistics ---------------------------------------------------------------------------------------
+
+def pct(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100), linear interpolation."""
+    if not values:
+        return float("nan")
+    data = sorted(values)
+    k = (len(data) - 1) * q / 100
+    lo, hi = int(k), min(int(k) + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (k - lo)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def queries(n: int | None = None, seed: int = 7) -> list[str]:
+    """SciFact dev questions (the served collection is SciFact), shuffled deterministically."""
+    texts = [json.loads(line)["text"] for line in (SCIFACT / "queries.jsonl").open()]
+    random.Random(seed).shuffle(texts)
+    return texts if n is None else [texts[i % len(texts)] for i in range(n)]
+
+
+async def closed_loop(url: str, questions: list[str], concurrency: int, seconds: float,
+                      payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`concurrency` workers each sending one request after another for `seconds`; rps and latencies."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    latencies: list[float] = []
+    errors = 0
+    counter = 0
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal errors, counter
+            while time.perf_counter() < deadline:
+                q = questions[counter % len(questions)]
+                counter += 1
+                t0 = time.perf_counter()
+                try:
+                    r = await client.post(url, json={"question": q, "top_k": 5, **(payload or {})})
+                    ok = r.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    latencies.append(time.perf_counter() - t0)
+                else:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return {"requests": len(latencies), "errors": errors, "seconds": elapsed, "rps": len(latencies) / elapsed,
+            "p50_ms": pct(latencies, 50) * 1000, "p95_ms": pct(latencies, 95) * 1000}
+
+
+def fmt(value: float, unit: str = "", digits: int = 1) -> str:
+    return f"{value:,.{digits}f}{(' ' + unit) if unit else ''}"
+
+
+def python_info() -> dict[str, Any]:
+    return {"python": sys.version.split()[0], "nproc": os.cpu_count()}

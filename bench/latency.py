@@ -1,0 +1,118 @@
+"""Query latency at concurrency 1: `/ask` over HTTP versus the in-process floor.
+
+Method. `qa-app serve` runs as a subprocess on a free 127.0.0.1 port against the SciFact slice loaded
+by `qa-app load`; httpx sends POST /ask {"question", "top_k": 5} (hybrid, no LLM), one at a time, over
+a kept-alive connection. The floor runs in this process against a copy of the same .db (Milvus Lite
+opens a file from one process only): `DenseEncoder.encode([q])` then `PassageStore.search_hybrid` (dense
+50 + BM25 50, RRF k=60, limit 5), called directly. Two more in-process variants split the gap:
+"floor + 3 searches" (the hybrid, dense and sparse searches that Retriever runs concurrently to explain
+per-list ranks) and "Pipeline.ask" (the whole retrieval path: QueryBatcher, thread hop, 3 searches,
+ranking). The variants take turns request by request (order rotated), so machine load hits them alike; the percentiles pool all requests.
+Goal: HTTP p50 <= 1.15 x floor p50.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from bench.common import Context, Row, pct, qa_serve, queries
+
+GOAL = 1.15
+
+
+async def _measure(ctx: Context, url: str) -> dict[str, list[float]]:
+    from qa_app.config import Settings
+    from qa_app.pipeline import Pipeline, parse_query
+    from qa_app.store import PassageStore
+
+    settings = Settings(milvus_uri=str(ctx.db_copy("latency")), collection="scifact")
+    store = PassageStore(settings.milvus_uri, settings.collection, timeout=settings.timeout)
+    pipeline = Pipeline(settings, ctx.encoder, store)
+    await pipeline.ready()
+    encoder = ctx.encoder
+    cand, rrf_k = settings.candidates, settings.rrf_k
+
+    async def floor(q: str) -> None:
+        vector = encoder.encode([q], batch_size=1)[0]
+        await store.search_hybrid(vector, q, 5, candidates=cand, rrf_k=rrf_k)
+
+    async def floor3(q: str) -> None:
+        vector = encoder.encode([q], batch_size=1)[0]
+        await asyncio.gather(store.search_hybrid(vector, q, 5, candidates=cand, rrf_k=rrf_k),
+                             store.search_dense(vector, cand), store.search_sparse(q, cand))
+
+    async def search_only(q: str, vector: Any) -> None:
+        await store.search_hybrid(vector, q, 5, candidates=cand, rrf_k=rrf_k)
+
+    async def in_process(q: str) -> None:
+        await pipeline.ask(parse_query({"question": q, "top_k": 5}, settings))
+
+    samples: dict[str, list[float]] = {"http": [], "floor": [], "floor_3_searches": [], "pipeline_ask": [],
+                                       "embed_only": [], "hybrid_search_only": [], "three_searches_only": []}
+    async with httpx.AsyncClient(timeout=30) as client:
+        async def http(q: str) -> None:
+            r = await client.post(url + "/ask", json={"question": q, "top_k": 5})
+            r.raise_for_status()
+
+        variants = {"http": http, "floor": floor, "floor_3_searches": floor3, "pipeline_ask": in_process}
+        warm = queries(10, seed=1)
+        for fn in variants.values():
+            for q in warm:
+                await fn(q)
+        names = list(variants)
+        n = ctx.sizes.latency_per_round
+        for rnd in range(ctx.sizes.latency_rounds):
+            # one request of each variant in turn (order rotated), so all meet the same machine load
+            for i, q in enumerate(queries(n, seed=100 + rnd)):
+                shift = (i + rnd) % len(names)
+                for name in names[shift:] + names[:shift]:
+                    t0 = time.perf_counter()
+                    await variants[name](q)
+                    samples[name].append(time.perf_counter() - t0)
+                # the parts of the floor, for the breakdown
+                t0 = time.perf_counter()
+                vector = encoder.encode([q], batch_size=1)[0]
+                t1 = time.perf_counter()
+                await search_only(q, vector)
+                t2 = time.perf_counter()
+                await asyncio.gather(store.search_hybrid(vector, q, 5, candidates=cand, rrf_k=rrf_k),
+                                     store.search_dense(vector, cand), store.search_sparse(q, cand))
+                t3 = time.perf_counter()
+                samples["embed_only"].append(t1 - t0)
+                samples["hybrid_search_only"].append(t2 - t1)
+                samples["three_searches_only"].append(t3 - t2)
+    await pipeline.close()
+    return samples
+
+
+def run(ctx: Context) -> None:
+    db = ctx.served_db()
+    server = qa_serve(db, ctx.work / "logs" / "latency-serve.log")
+    try:
+        startup = server.wait_ready()
+        ctx.log(f"latency: qa-app serve ready in {startup:.1f} s on {server.url}")
+        samples = asyncio.run(_measure(ctx, server.url))
+    finally:
+        server.stop()
+    stats = {name: {"p50_ms": pct(v, 50) * 1000, "p95_ms": pct(v, 95) * 1000, "n": len(v)}
+             for name, v in samples.items()}
+    ctx.details["latency"] = {"stats": stats, "server_startup_s": startup}
+    for name, s in stats.items():
+        ctx.log(f"  {name:20s} p50 {s['p50_ms']:7.2f} ms  p95 {s['p95_ms']:7.2f} ms  (n={s['n']})")
+    http, floor = stats["http"], stats["floor"]
+    ratio50 = http["p50_ms"] / floor["p50_ms"]
+    ratio95 = http["p95_ms"] / floor["p95_ms"]
+    three = stats["three_searches_only"]["p50_ms"] / stats["hybrid_search_only"]["p50_ms"]
+    ctx.rows.append(Row("query latency p50: /ask over HTTP, concurrency 1", f"{http['p50_ms']:.1f} ms",
+                        f"{floor['p50_ms']:.1f} ms (embed + hybrid_search in-process)", ratio50, "<= 1.15x", ratio50 <= GOAL,
+                        f"Pipeline.ask in-process {stats['pipeline_ask']['p50_ms']:.1f} ms; "
+                        f"embed + 3 searches {stats['floor_3_searches']['p50_ms']:.1f} ms"))
+    ctx.rows.append(Row("query latency p95: /ask over HTTP, concurrency 1", f"{http['p95_ms']:.1f} ms",
+                        f"{floor['p95_ms']:.1f} ms", ratio95, "(report)", None))
+    ctx.rows.append(Row("cost of 3 concurrent searches (hybrid+dense+sparse) vs hybrid alone, p50",
+                        f"{stats['three_searches_only']['p50_ms']:.2f} ms", f"{stats['hybrid_search_only']['p50_ms']:.2f} ms",
+                        three, "(report)", None, f"embed alone p50 {stats['embed_only']['p50_ms']:.1f} ms"))
