@@ -25,6 +25,7 @@ class Passage:
     headings: tuple[str, ...]
     chunk: int
     text: str
+    corpus: str = "default"
 
     @property
     def heading_path(self) -> str:
@@ -44,9 +45,10 @@ class Passage:
         return hashlib.sha256(self.embed_text.encode()).hexdigest()
 
 
-def passage_id(source: str, doc_id: str, embed_text: str, occurrence: int) -> str:
-    """Stable id from where a passage comes from and what it says."""
-    key = "\x1f".join([source, doc_id, embed_text, str(occurrence)])
+def passage_id(source: str, doc_id: str, embed_text: str, occurrence: int, corpus: str = "default") -> str:
+    """Stable id from where a passage comes from (corpus, file, document) and what it says."""
+    parts = [source, doc_id, embed_text, str(occurrence)]
+    key = "\x1f".join(parts if corpus == "default" else [corpus, *parts])
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
@@ -61,7 +63,7 @@ class Chunker:
         self.overlap = overlap
         self.window = window  # the model's limit for the whole embedded text, special tokens included
 
-    def split(self, document: Document) -> list[Passage]:
+    def split(self, document: Document, corpus: str = "default") -> list[Passage]:
         passages: list[Passage] = []
         seen: dict[str, int] = {}
         for section in document.sections:
@@ -70,10 +72,10 @@ class Chunker:
             budget = min(self.max_tokens, max(16, self.window - prefix_tokens))
             for text in self._pack(section.text, budget):
                 draft = Passage("", document.source, document.doc_id, document.title, section.headings,
-                                len(passages), text)
+                                len(passages), text, corpus)
                 occurrence = seen.get(draft.embed_text, 0)
                 seen[draft.embed_text] = occurrence + 1
-                pid = passage_id(document.source, document.doc_id, draft.embed_text, occurrence)
+                pid = passage_id(document.source, document.doc_id, draft.embed_text, occurrence, corpus)
                 passages.append(dataclasses.replace(draft, id=pid))
         return passages
 

@@ -33,12 +33,24 @@ class TextFilter:
     contains: str = ""
     source: str = ""
     title: str = ""
+    corpora: tuple[str, ...] = ()  # exact corpus names; any of them
 
     def values(self) -> dict[str, str]:
         return {key: getattr(self, key) for key in FILTER_FIELDS if getattr(self, key)}
 
     def is_empty(self) -> bool:
-        return not self.values()
+        return not self.values() and not self.corpora
+
+
+CORPUS_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+
+
+def check_corpus(name: str) -> str:
+    """A corpus name, which also names its partition: a letter, then letters, digits or _ (64 at most)."""
+    if not CORPUS_NAME.fullmatch(name):
+        raise FilterError("corpus", f"corpus name {name[:80]!r} must start with a letter and hold only letters, "
+                                    f"digits and _ (64 at most)")
+    return name
 
 
 def check_value(field: str, value: str, max_chars: int) -> str:
@@ -78,6 +90,9 @@ def like_clause(field: str, value: str) -> str | None:
 def build_expression(text_filter: TextFilter) -> str:
     """`field like "%...%"` clauses joined by `and`; empty when nothing restricts."""
     clauses = [like_clause(FILTER_FIELDS[key], value) for key, value in text_filter.values().items()]
+    if text_filter.corpora:
+        names = ", ".join(string_literal(check_corpus(c)) for c in text_filter.corpora)
+        clauses.append(f"corpus in [{names}]")
     return " and ".join(c for c in clauses if c)
 
 

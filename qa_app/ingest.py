@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from qa_app.chunking import Chunker, Passage
 from qa_app.encoders import DenseEncoder
-from qa_app.filters import has_control_characters, like_clause, string_literal
+from qa_app.filters import check_corpus, has_control_characters, like_clause, string_literal
 from qa_app.readers import ReadError, kind_of, read_documents
 from qa_app.store import PassageStore
 
@@ -92,8 +92,10 @@ class Loader:
     """One load run over some paths."""
 
     def __init__(self, store: PassageStore, encoder: DenseEncoder, chunker: Chunker, *,
-                 encode_batch: int = 32, insert_batch: int = 256, show_progress: bool = True) -> None:
+                 encode_batch: int = 32, insert_batch: int = 256, show_progress: bool = True,
+                 corpus: str = "default") -> None:
         self.store = store
+        self.corpus = check_corpus(corpus)
         self.encoder = encoder
         self.chunker = chunker
         self.encode_batch = encode_batch
@@ -120,8 +122,9 @@ class Loader:
         clauses += [f"source == {string_literal(str(f))}" for f in loose]
         wanted = {str(f) for f in loose}
         existing: dict[str, set[str]] = {}
+        in_corpus = f"corpus == {string_literal(self.corpus)}"
         for start in range(0, len(clauses), 100):
-            expr = " or ".join(clauses[start:start + 100])
+            expr = f"({' or '.join(clauses[start:start + 100])}) and {in_corpus}"
             async for row in self.store.rows(expr, ["source"]):
                 source = row["source"]
                 if source in wanted or source.startswith(tuple(prefixes)):
@@ -160,7 +163,7 @@ class Loader:
     def _passages_of(self, path: Path) -> list[Passage]:
         passages = []
         for document in read_documents(path, str(path)):
-            passages.extend(self.chunker.split(document))
+            passages.extend(self.chunker.split(document, self.corpus))
         return passages
 
     async def _write(self, plan: _Plan, report: LoadReport) -> None:

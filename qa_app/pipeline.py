@@ -14,7 +14,7 @@ from qa_app.chunking import Chunker
 from qa_app.config import Settings, SettingsError
 from qa_app.encoders import DenseEncoder, QueryBatcher
 from qa_app.errors import BadRequest, QAError
-from qa_app.filters import FILTER_FIELDS, FilterError, TextFilter, check_value, has_control_characters
+from qa_app.filters import FILTER_FIELDS, FilterError, TextFilter, check_corpus, check_value, has_control_characters
 from qa_app.ingest import Loader
 from qa_app.retrieval import MODES, Query, Retriever, SearchResult
 from qa_app.store import Hit, PassageStore
@@ -35,6 +35,7 @@ class CorpusInfo:
     exists: bool
     passages: int
     sources: dict[str, int]
+    corpora: dict[str, int]
 
     @property
     def common_folder(self) -> str:
@@ -78,9 +79,9 @@ class Pipeline:
         return Chunker(self.encoder.count_tokens, self.settings.chunk_tokens, self.settings.chunk_overlap,
                        self.encoder.info.window)
 
-    def loader(self, *, show_progress: bool = False) -> Loader:
+    def loader(self, *, show_progress: bool = False, corpus: str = "default") -> Loader:
         return Loader(self.store, self.encoder, self.chunker(), encode_batch=self.settings.encode_batch,
-                      insert_batch=self.settings.insert_batch, show_progress=show_progress)
+                      insert_batch=self.settings.insert_batch, show_progress=show_progress, corpus=corpus)
 
     async def ensure_collection(self, *, reset: bool = False) -> bool:
         created = await self.store.ensure(self.encoder.info, reset=reset)
@@ -115,11 +116,11 @@ class Pipeline:
     async def corpus(self) -> CorpusInfo:
         """Sources and counts; listed again only when the row count changed."""
         if not await self.store.exists():
-            return CorpusInfo(False, 0, {})
+            return CorpusInfo(False, 0, {}, {})
         count = await self.store.count()
         if self._corpus is None or self._corpus.passages != count:
             sources = await self.store.sources()
-            self._corpus = CorpusInfo(True, count, dict(sorted(sources.items())))
+            self._corpus = CorpusInfo(True, count, dict(sorted(sources.items())), await self.store.corpora())
         return self._corpus
 
     async def source_passages(self, source: str, doc_id: str | None) -> list[Hit]:
@@ -137,7 +138,7 @@ class Pipeline:
                                 "collection": self.settings.collection, "milvus_uri": self.settings.milvus_uri}
         try:
             exists = await self.store.exists()
-            info.update(milvus="ok", collection_exists=exists, passages=await self.store.count() if exists else 0)
+            info.update(milvus="ok", backend=await self.store.server_version(), collection_exists=exists, passages=await self.store.count() if exists else 0)
             info["ok"] = True
         except QAError as exc:
             info.update(milvus="unavailable", error=exc.message, ok=False)
@@ -200,9 +201,14 @@ def parse_filter(raw: Any, settings: Settings) -> TextFilter:
     if not isinstance(raw, Mapping):
         raise BadRequest("'filter' must be an object with contains, source or title", field="filter")
     values: dict[str, str] = {}
+    corpora: tuple[str, ...] = ()
     for key, value in raw.items():
+        if key == "corpus":
+            corpora = parse_corpora(value)
+            continue
         if key not in FILTER_FIELDS:
-            raise BadRequest(f"unknown filter {key!r}; expected one of {', '.join(FILTER_FIELDS)}", field=key)
+            raise BadRequest(f"unknown filter {key!r}; expected one of {', '.join([*FILTER_FIELDS, 'corpus'])}",
+                             field=key)
         if value is None:
             continue
         if not isinstance(value, str):
@@ -211,4 +217,17 @@ def parse_filter(raw: Any, settings: Settings) -> TextFilter:
             values[key] = check_value(key, value, settings.max_filter_chars)
         except FilterError as exc:
             raise BadRequest(str(exc), field=exc.field) from None
-    return TextFilter(**values)
+    return TextFilter(**values, corpora=corpora)
+
+
+def parse_corpora(value: Any) -> tuple[str, ...]:
+    """One corpus name, a comma-separated list, or a JSON list of names."""
+    if value is None or value == "":
+        return ()
+    names = value.split(",") if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or len(names) > 50:
+        raise BadRequest("filter 'corpus' must be a corpus name or a list of at most 50 names", field="corpus")
+    try:
+        return tuple(dict.fromkeys(check_corpus(n.strip()) for n in names if n.strip()))
+    except FilterError as exc:
+        raise BadRequest(str(exc), field="corpus") from None

@@ -32,6 +32,7 @@ class RankedPassage:
     title: str
     headings: tuple[str, ...]
     chunk: int
+    corpus: str = "default"
     dense_rank: int | None = None
     sparse_rank: int | None = None
     dense_share: float | None = None  # of the fused score, the part that came from the dense list
@@ -60,7 +61,8 @@ class SearchResult:
             "question": self.query.question,
             "mode": self.query.mode,
             "top_k": self.query.top_k,
-            "filter": self.query.filter.values(),
+            "filter": {**self.query.filter.values(),
+                       **({"corpus": list(self.query.filter.corpora)} if self.query.filter.corpora else {})},
             "passages": [p.as_dict() for p in self.passages],
             "timings_ms": self.timings_ms,
         }
@@ -80,22 +82,23 @@ class Retriever:
         # A loose expression is checked again here, so fetch enough to fill top_k afterwards.
         limit = max(query.top_k, self.candidates) if recheck else query.top_k
         depth = max(self.candidates, limit)
+        corpora = query.filter.corpora
         vector = await self.batcher.encode(query.question) if query.mode != "sparse" else None
         embedded = time.perf_counter()
         if query.mode == "dense":
             assert vector is not None
-            hits = await self.store.search_dense(vector, limit, expr)
+            hits = await self.store.search_dense(vector, limit, expr, corpora)
             passages = _ranked(hits, dense=True)
         elif query.mode == "sparse":
-            hits = await self.store.search_sparse(query.question, limit, expr)
+            hits = await self.store.search_sparse(query.question, limit, expr, corpora)
             passages = _ranked(hits, dense=False)
         else:
             assert vector is not None
             fused, dense, sparse = await asyncio.gather(
                 self.store.search_hybrid(vector, query.question, limit, candidates=depth, rrf_k=self.rrf_k,
-                                         expr=expr),
-                self.store.search_dense(vector, depth, expr),
-                self.store.search_sparse(query.question, depth, expr),
+                                         expr=expr, partitions=corpora),
+                self.store.search_dense(vector, depth, expr, corpora),
+                self.store.search_sparse(query.question, depth, expr, corpora),
             )
             passages = self._explained(fused, dense, sparse)
         if recheck:
@@ -125,7 +128,7 @@ class Retriever:
 
 def _passage(hit: Hit, rank: int, **explain: float | int | None) -> RankedPassage:
     return RankedPassage(id=hit.id, rank=rank, score=round(hit.score, 6), text=hit.text, source=hit.source,
-                         doc_id=hit.doc_id, title=hit.title, headings=hit.headings, chunk=hit.chunk,
+                         doc_id=hit.doc_id, title=hit.title, headings=hit.headings, chunk=hit.chunk, corpus=hit.corpus,
                          **explain)  # type: ignore[arg-type]
 
 

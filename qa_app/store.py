@@ -24,13 +24,16 @@ from qa_app.encoders import ModelInfo
 log = logging.getLogger(__name__)
 # milvus-lite 2.5.1 imports pkg_resources, which warns on every start; the pin is deliberate (STACK.md).
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+# pymilvus logs a full traceback for every failed call, expected ones too (a backend without partitions
+# answers UNIMPLEMENTED): this module turns each failure into one clear message instead.
+logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 QUERY_PAGE = 16384  # Milvus caps one query's limit + offset at 16384 and silently truncates above it
 # VARCHAR limits in bytes. Milvus Lite 2.5.1 does not enforce them, a server does: cut in the app.
 MAX_BYTES = {"id": 64, "text": 65535, "search_text": 65535, "source": 2048, "doc_id": 512,
-             "title": 1024, "headings": 2048, "content_hash": 64}
-OUTPUT_FIELDS = ["text", "source", "doc_id", "title", "headings", "chunk"]
+             "title": 1024, "headings": 2048, "content_hash": 64, "corpus": 64}
+OUTPUT_FIELDS = ["text", "source", "doc_id", "title", "headings", "chunk", "corpus"]
 FINGERPRINT_PROPERTY = "qa_app.fingerprint"
 # BM25 analyzers, best first: English stemming and stop words where the server has them (Milvus 2.5+,
 # Lite 2.5.1); Lite 3.x's server knows only the standard tokenizer.
@@ -48,6 +51,7 @@ class Hit:
     title: str
     headings: tuple[str, ...]
     chunk: int
+    corpus: str = "default"
 
 
 def truncate_utf8(value: str, max_bytes: int) -> str:
@@ -62,7 +66,7 @@ def passage_row(passage: Passage, vector: np.ndarray) -> dict[str, Any]:
     row: dict[str, Any] = {
         "id": passage.id, "text": passage.text, "search_text": passage.embed_text,
         "source": passage.source, "doc_id": passage.doc_id, "title": passage.title,
-        "headings": passage.heading_path, "content_hash": passage.content_hash,
+        "headings": passage.heading_path, "content_hash": passage.content_hash, "corpus": passage.corpus,
     }
     row = {k: truncate_utf8(v, MAX_BYTES[k]) for k, v in row.items()}
     row["chunk"] = passage.chunk
@@ -77,7 +81,7 @@ def _hit(raw: Any, score: float | None = None) -> Hit:
         id=str(raw["id"]), score=float(raw.get("distance", 0.0) if score is None else score),
         text=entity.get("text", ""), source=entity.get("source", ""), doc_id=entity.get("doc_id", ""),
         title=entity.get("title", ""), headings=tuple(headings.split(HEADING_SEPARATOR)) if headings else (),
-        chunk=int(entity.get("chunk", 0)),
+        chunk=int(entity.get("chunk", 0)), corpus=entity.get("corpus") or "default",
     )
 
 
@@ -92,6 +96,9 @@ class PassageStore:
         self._client: AsyncMilvusClient | None = None
         self._broken = False
         self._reopen_lock = asyncio.Lock()
+        self.partitions_supported: bool | None = None  # found out on the first partition call
+        self._known_partitions: set[str] | None = None
+        self._version: str | None = None
 
     @property
     def is_embedded(self) -> bool:
@@ -169,8 +176,16 @@ class PassageStore:
         await self._call(lambda c: c.load_collection(self.collection, timeout=self.timeout))
         return created
 
-    async def check_model(self, model: ModelInfo) -> None:
+    async def check_schema(self) -> dict[str, Any]:
+        """The collection's fingerprint; ModelMismatch when another version of qa_app made it."""
         meta = await self.model_of_collection()
+        if meta and meta.get("schema") != SCHEMA_VERSION:
+            raise ModelMismatch(f"collection {self.collection!r} was made by another version of qa_app (schema "
+                                f"{meta.get('schema')}, this one writes {SCHEMA_VERSION}): rebuild it with qa-app load --reset")
+        return meta
+
+    async def check_model(self, model: ModelInfo) -> None:
+        meta = await self.check_schema()
         if meta.get("model") != model.name or meta.get("dim") != model.dim:
             built = f"{meta.get('model')} ({meta.get('dim')}-d)" if meta else "an unknown model"
             raise ModelMismatch(
@@ -205,7 +220,7 @@ class PassageStore:
         schema.add_field("text", DataType.VARCHAR, max_length=MAX_BYTES["text"])
         schema.add_field("search_text", DataType.VARCHAR, max_length=MAX_BYTES["search_text"],
                          enable_analyzer=True, analyzer_params=analyzer)
-        for name in ("source", "doc_id", "title", "headings", "content_hash"):
+        for name in ("source", "doc_id", "title", "headings", "content_hash", "corpus"):
             schema.add_field(name, DataType.VARCHAR, max_length=MAX_BYTES[name])
         schema.add_field("chunk", DataType.INT64)
         schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
@@ -248,11 +263,78 @@ class PassageStore:
     # -- rows ----------------------------------------------------------------------------------
 
     async def insert(self, passages: Sequence[Passage], vectors: np.ndarray) -> int:
+        """Write passages; each corpus goes to its own partition where the backend has partitions."""
         rows = [passage_row(p, v) for p, v in zip(passages, vectors)]
         if not rows:
             return 0
-        result = await self._call(lambda c: c.insert(self.collection, rows, timeout=self.timeout))
-        return int(result.get("insert_count", len(rows)))
+        count = 0
+        for corpus in sorted({p.corpus for p in passages}):
+            batch = [r for r in rows if r["corpus"] == corpus]
+            partition = corpus if await self.ensure_partition(corpus) else None
+            result = await self._call(lambda c: c.insert(self.collection, batch, partition_name=partition,
+                                                         timeout=self.timeout))
+            count += int(result.get("insert_count", len(batch)))
+        return count
+
+    async def ensure_partition(self, name: str) -> bool:
+        """Create (and load) the partition `name`; False where the backend has no partitions (Lite 2.5.1,
+        which would silently ignore partition_name on insert)."""
+        if self.partitions_supported is False:
+            return False
+        client = await self._client_ready()
+        try:
+            if not await client.has_partition(self.collection, name, timeout=self.timeout):
+                await client.create_partition(self.collection, name, timeout=self.timeout)
+                await client.load_partitions(self.collection, [name], timeout=self.timeout)
+            if self._known_partitions is not None:
+                self._known_partitions.add(name)
+        except (MilvusException, grpc.RpcError) as exc:
+            if not _unimplemented(exc):
+                raise StoreUnavailable(f"cannot create partition {name!r}: {_reason(exc)}") from None
+            self.partitions_supported = False
+            return False
+        self.partitions_supported = True
+        return True
+
+    async def server_version(self) -> str:
+        """The backend's version ("milvus-lite-2.5.1 (embedded)" for the embedded file, which cannot say)."""
+        if self._version is None:
+            client = await self._client_ready()
+            try:
+                self._version = str(await client.get_server_version(timeout=self.timeout))
+            except (MilvusException, grpc.RpcError) as exc:
+                if not _unimplemented(exc):
+                    raise StoreUnavailable(f"Milvus is not answering ({self.uri}): {_reason(exc)}") from None
+                self._version = "milvus-lite-2.5.1 (embedded)"
+        return self._version
+
+    async def _is_lite(self) -> bool:
+        # Measured on Milvus Lite 3.2.2: a search naming partitions finds nothing and a query ignores them,
+        # so there the corpus field in the expression does the restricting alone.
+        return (await self.server_version()).startswith(("milvus_lite", "milvus-lite"))
+
+    async def corpora(self) -> dict[str, int]:
+        """Passage count per corpus."""
+        counts: dict[str, int] = {}
+        async for row in self.rows("", ["corpus"]):
+            counts[row["corpus"]] = counts.get(row["corpus"], 0) + 1
+        return dict(sorted(counts.items()))
+
+    async def drop_corpus(self, name: str) -> int:
+        """Delete a corpus's passages, and its partition where there is one; returns the count deleted."""
+        expr = f"corpus == {string_literal(name)}"
+        removed = await self.count(expr)
+        await self._call(lambda c: c.delete(self.collection, filter=expr, timeout=self.timeout))
+        if await self.ensure_partition(name):
+            client = await self._client_ready()
+            try:  # a loaded partition must be released first; Lite 3.x has no partition-level loading
+                await client.release_partitions(self.collection, [name], timeout=self.timeout)
+            except (MilvusException, grpc.RpcError) as exc:
+                if not _unimplemented(exc):
+                    raise StoreUnavailable(f"cannot release partition {name!r}: {_reason(exc)}") from None
+            await self._call(lambda c: c.drop_partition(self.collection, name, timeout=self.timeout))
+            self._known_partitions = None
+        return removed
 
     async def delete(self, ids: Sequence[str]) -> int:
         if not ids:
@@ -308,20 +390,39 @@ class PassageStore:
 
     # -- search --------------------------------------------------------------------------------
 
-    async def search_dense(self, vector: np.ndarray, limit: int, expr: str = "") -> list[Hit]:
-        return await self._search(vector.tolist(), "dense", limit, expr)
+    async def search_dense(self, vector: np.ndarray, limit: int, expr: str = "",
+                           partitions: Sequence[str] = ()) -> list[Hit]:
+        return await self._search(vector.tolist(), "dense", limit, expr, partitions)
 
-    async def search_sparse(self, text: str, limit: int, expr: str = "") -> list[Hit]:
-        return await self._search(text, "sparse", limit, expr)
+    async def search_sparse(self, text: str, limit: int, expr: str = "", partitions: Sequence[str] = ()) -> list[Hit]:
+        return await self._search(text, "sparse", limit, expr, partitions)
 
-    async def _search(self, data: Any, field: str, limit: int, expr: str) -> list[Hit]:
+    async def _search(self, data: Any, field: str, limit: int, expr: str, partitions: Sequence[str]) -> list[Hit]:
+        names = await self._partition_names(partitions)
         result = await self._call(lambda c: c.search(
-            self.collection, data=[data], anns_field=field, limit=limit, filter=expr,
+            self.collection, data=[data], anns_field=field, limit=limit, filter=expr, partition_names=names,
             output_fields=OUTPUT_FIELDS, timeout=self.timeout))
         return [_hit(raw) for raw in result[0]]
 
+    async def _partition_names(self, corpora: Sequence[str]) -> list[str] | None:
+        """Partitions to search, where the backend has them: only those that exist (a search naming a
+        missing partition fails, and the corpus clause in the expression says the rest)."""
+        if not corpora or self.partitions_supported is False or await self._is_lite():
+            return None
+        if self._known_partitions is None or not set(corpora) <= self._known_partitions:  # another process may add one
+            client = await self._client_ready()
+            try:
+                self._known_partitions = set(await client.list_partitions(self.collection, timeout=self.timeout))
+            except (MilvusException, grpc.RpcError) as exc:
+                if not _unimplemented(exc):
+                    raise StoreUnavailable(f"cannot list partitions: {_reason(exc)}") from None
+                self.partitions_supported = False
+                return None
+        names = [c for c in corpora if c in self._known_partitions]
+        return names or None
+
     async def search_hybrid(self, vector: np.ndarray, text: str, limit: int, *, candidates: int,
-                            rrf_k: int, expr: str = "") -> list[Hit]:
+                            rrf_k: int, expr: str = "", partitions: Sequence[str] = ()) -> list[Hit]:
         """Dense and BM25 requests, each with the same filter (Lite ignores a top-level one), fused by RRF."""
         requests = [
             AnnSearchRequest(data=[vector.tolist()], anns_field="dense", param={"metric_type": "IP"},
@@ -329,10 +430,17 @@ class PassageStore:
             AnnSearchRequest(data=[text], anns_field="sparse", param={"metric_type": "BM25"},
                              limit=candidates, expr=expr or None),
         ]
+        names = await self._partition_names(partitions)
         result = await self._call(lambda c: c.hybrid_search(
             self.collection, requests, RRFRanker(rrf_k), limit=limit, output_fields=OUTPUT_FIELDS,
-            timeout=self.timeout))
+            partition_names=names, timeout=self.timeout))
         return [_hit(raw) for raw in result[0]]
+
+
+def _unimplemented(exc: BaseException) -> bool:
+    if isinstance(exc, grpc.RpcError):
+        return exc.code() == grpc.StatusCode.UNIMPLEMENTED  # type: ignore[attr-defined, no-any-return]
+    return "unimplemented" in str(exc).lower() or "not supported" in str(exc).lower()
 
 
 def _reason(exc: BaseException) -> str:

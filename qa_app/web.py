@@ -92,7 +92,7 @@ def query_from_params(request: Request) -> dict[str, Any]:
     for key in ("top_k", "mode"):
         if params.get(key):
             data[key] = params[key]
-    data["filter"] = {k: params[k] for k in ("contains", "source", "title") if params.get(k)}
+    data["filter"] = {k: params[k] for k in ("contains", "source", "title", "corpus") if params.get(k)}
     return data
 
 
@@ -222,7 +222,7 @@ async def corpus_view(request: Request) -> Response:
     if request.url.path.endswith(".json"):
         require_token(request)
         return JSONResponse({"ok": True, "collection": pipeline.settings.collection, "exists": corpus.exists,
-                             "passages": corpus.passages, "model": pipeline.encoder.info.name,
+                             "passages": corpus.passages, "corpora": corpus.corpora, "model": pipeline.encoder.info.name,
                              "dim": pipeline.encoder.info.dim, "sources": corpus.sources})
     context = {"corpus": corpus, "settings": pipeline.settings, "model": pipeline.encoder.info,
                "load_command": load_command(pipeline.settings)}
