@@ -22,6 +22,7 @@ from qa_app.evaluation import (DEFAULT_DEPTH, EvalInputError, EvalReport, evalua
 from qa_app.ingest import LoadError, LoadReport
 from qa_app.filters import FilterError, check_corpus
 from qa_app.pipeline import CollectionMissing, Pipeline, parse_query
+from qa_app.reindex import reindex as run_reindex
 from qa_app.store import PassageStore
 from qa_app.retrieval import RankedPassage
 from qa_app.web import create_app
@@ -216,6 +217,32 @@ def serve(host: str | None, port: int | None, workers: int, get_path: str | None
     os.environ.update(settings_environment(settings))
     uvicorn.run("qa_app.web:app_from_environment", factory=True, host=settings.host, port=settings.port,
                 workers=workers, log_level="warning")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--corpus", default="default", show_default=True, help="Corpus the PATHS belong to")
+@click.option("--chunk-tokens", type=int, help="Word pieces per passage [QA_CHUNK_TOKENS]")
+@click.option("--chunk-overlap", type=int, help="Word pieces of overlap [QA_CHUNK_OVERLAP]")
+@click.option("--quiet", is_flag=True, help="No progress bars")
+@settings_options
+def reindex(paths: tuple[Path, ...], corpus: str, quiet: bool, **flags: Any) -> None:
+    """Rebuild the collection with new settings (model, chunking) while the app keeps serving.
+
+    Without PATHS, every file the collection was loaded from is read again, into its own corpus.
+
+    Builds NAME__n+1 beside the live collection, checks it (row count and a probe question), then
+    switches the alias NAME to it; running apps follow within seconds. Needs a Milvus server: the
+    embedded file has no aliases.
+
+    \b
+    Example:
+        qa-app reindex --milvus-uri http://localhost:19530 --chunk-tokens 256
+    """
+    settings = make_settings(**flags)
+    report = run(lambda: run_reindex(settings, paths, corpus=corpus, show_progress=not quiet))
+    click.echo(f"switched {settings.collection!r} from {report.previous} to {report.built}: "
+               f"{report.passages} passages, {report.seconds:.1f} s")
 
 
 @cli.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,9 @@ from qa_app.filters import FILTER_FIELDS, FilterError, TextFilter, check_corpus,
 from qa_app.ingest import Loader
 from qa_app.retrieval import MODES, Query, Retriever, SearchResult
 from qa_app.store import Hit, PassageStore
+
+
+ALIAS_CHECK_SECONDS = 5.0
 
 
 class CollectionMissing(QAError):
@@ -55,7 +59,8 @@ class Pipeline:
                  llm: LLMClient | None = None) -> None:
         self.settings = settings
         self.encoder = encoder
-        self.store = store
+        self.store = store  # the collection queries read: the one an alias named when last checked
+        self.named_store = store  # the collection (or alias) the settings name
         self.llm = llm
         self.answerer = Answerer(
             llm, max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature,
@@ -65,6 +70,7 @@ class Pipeline:
         self.retriever = Retriever(store, QueryBatcher(encoder), candidates=settings.candidates,
                                    rrf_k=settings.rrf_k)
         self._checked = False
+        self._checked_at = 0.0
         self._corpus: CorpusInfo | None = None
         self._ready_lock = asyncio.Lock()
 
@@ -88,13 +94,42 @@ class Pipeline:
         self._checked = True
         return created
 
+    def _fresh(self) -> bool:
+        return self._checked and (self.store.is_embedded or time.monotonic() - self._checked_at < ALIAS_CHECK_SECONDS)
+
     async def ready(self) -> None:
-        """Raise a clear error unless the collection exists and was built with this model."""
-        if self._checked:
+        """Raise a clear error unless the collection exists and was built with this model. On a server,
+        follow the alias every few seconds: after `qa-app reindex` switches it, move to the new
+        collection, loading its embedding model first if it changed, so no question fails meanwhile."""
+        if self._fresh():
             return
         async with self._ready_lock:  # the first requests arrive together: check and load once
+            if self._fresh():
+                return
+            if not self.store.is_embedded:
+                await self._follow_alias()
             if not self._checked:
                 await self._check_collection()
+            self._checked_at = time.monotonic()
+
+    async def _follow_alias(self) -> None:
+        target = await self.named_store.resolve()
+        if target == self.store.collection:
+            return
+        store = PassageStore(self.settings.milvus_uri, target, token=self.settings.milvus_token,
+                             timeout=self.settings.timeout)
+        meta = await store.check_schema()
+        encoder = self.encoder
+        if meta.get("model") and meta["model"] != encoder.info.name:
+            encoder = await asyncio.to_thread(DenseEncoder.load, meta["model"])
+        old = self.store
+        self.store, self.encoder = store, encoder
+        self.retriever = Retriever(store, QueryBatcher(encoder), candidates=self.settings.candidates,
+                                   rrf_k=self.settings.rrf_k)
+        self._checked = False
+        self._corpus = None
+        if old is not self.named_store:
+            await old.close()
 
     async def _check_collection(self) -> None:
         if not await self.store.exists():
@@ -146,6 +181,8 @@ class Pipeline:
 
     async def close(self) -> None:
         await self.store.close()
+        if self.named_store is not self.store:
+            await self.named_store.close()
         if self.llm is not None:
             await self.llm.aclose()
 

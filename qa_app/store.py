@@ -35,6 +35,7 @@ MAX_BYTES = {"id": 64, "text": 65535, "search_text": 65535, "source": 2048, "doc
              "title": 1024, "headings": 2048, "content_hash": 64, "corpus": 64}
 OUTPUT_FIELDS = ["text", "source", "doc_id", "title", "headings", "chunk", "corpus"]
 FINGERPRINT_PROPERTY = "qa_app.fingerprint"
+VERSION_SEPARATOR = "__"  # NAME__2: the second build of the collection behind the alias NAME
 # BM25 analyzers, best first: English stemming and stop words where the server has them (Milvus 2.5+,
 # Lite 2.5.1); Lite 3.x's server knows only the standard tokenizer.
 ANALYZERS: tuple[dict[str, Any], ...] = ({"type": "english"}, {"tokenizer": "standard", "filter": ["lowercase"]})
@@ -169,12 +170,64 @@ class PassageStore:
         if reset and await self.exists():
             await self.drop()
         if not await self.exists():
-            await self._create(model)
+            await self._create_versioned(model)
             created = True
         else:
             await self.check_model(model)
         await self._call(lambda c: c.load_collection(self.collection, timeout=self.timeout))
         return created
+
+    async def _create_versioned(self, model: ModelInfo) -> None:
+        """On a server, the collection is `NAME__1` behind the alias NAME, so that `qa-app reindex` can
+        build `NAME__2` beside it and switch the alias; the embedded file has no aliases."""
+        if self.is_embedded or VERSION_SEPARATOR in self.collection:
+            await self._create(model)
+            return
+        physical = PassageStore(self.uri, f"{self.collection}{VERSION_SEPARATOR}1", token=self.token,
+                                timeout=self.timeout)
+        try:
+            if await physical.exists():
+                await physical.drop()
+            await physical._create(model)
+            if not await physical.point_alias(self.collection):
+                await physical.drop()
+                await self._create(model)
+        finally:
+            await physical.close()
+
+    async def resolve(self) -> str:
+        """The collection this name means: what an alias points to, else the name itself."""
+        client = await self._client_ready()
+        try:
+            described = await client.describe_alias(self.collection, timeout=self.timeout)
+        except (MilvusException, grpc.RpcError) as exc:
+            if _unimplemented(exc) or "not exist" in str(exc) or "not found" in str(exc):
+                return self.collection
+            raise StoreUnavailable(f"Milvus is not answering ({self.uri}): {_reason(exc)}") from None
+        return str(described.get("collection_name") or self.collection)
+
+    async def point_alias(self, alias: str) -> bool:
+        """Make `alias` name this collection, atomically where it named another; False without aliases."""
+        client = await self._client_ready()
+        try:
+            try:
+                await client.alter_alias(self.collection, alias, timeout=self.timeout)
+            except MilvusException as exc:
+                if "not exist" not in str(exc) and "not found" not in str(exc):
+                    raise
+                await client.create_alias(self.collection, alias, timeout=self.timeout)
+        except (MilvusException, grpc.RpcError) as exc:
+            if _unimplemented(exc):
+                return False
+            raise StoreUnavailable(f"cannot point alias {alias!r} at {self.collection!r}: {_reason(exc)}") from None
+        return True
+
+    async def versions(self) -> list[str]:
+        """The collections behind this name (NAME__1, NAME__2, ...), oldest first."""
+        names = await self._call(lambda c: c.list_collections(timeout=self.timeout))
+        prefix = self.collection + VERSION_SEPARATOR
+        return sorted((n for n in names if n.startswith(prefix) and n[len(prefix):].isdigit()),
+                      key=lambda n: int(n[len(prefix):]))
 
     async def check_schema(self) -> dict[str, Any]:
         """The collection's fingerprint; ModelMismatch when another version of qa_app made it."""
@@ -253,7 +306,13 @@ class PassageStore:
         return self._client
 
     async def drop(self) -> None:
-        await self._call(lambda c: c.drop_collection(self.collection, timeout=self.timeout))
+        """Drop the collection; for an alias, the alias and every version behind it."""
+        if await self.resolve() == self.collection:
+            await self._call(lambda c: c.drop_collection(self.collection, timeout=self.timeout))
+            return
+        await self._call(lambda c: c.drop_alias(self.collection, timeout=self.timeout))
+        for name in await self.versions():
+            await self._call(lambda c: c.drop_collection(name, timeout=self.timeout))
 
     async def close(self) -> None:
         if self._client is not None:
