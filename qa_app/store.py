@@ -35,6 +35,9 @@ MAX_BYTES = {"id": 64, "text": 65535, "search_text": 65535, "source": 2048, "doc
              "title": 1024, "headings": 2048, "content_hash": 64, "corpus": 64}
 OUTPUT_FIELDS = ["text", "source", "doc_id", "title", "headings", "chunk", "corpus"]
 FINGERPRINT_PROPERTY = "qa_app.fingerprint"
+# pymilvus pings every 10 s even when idle; a gRPC server with default settings (Milvus Lite 3.x's)
+# answers "too_many_pings" with GOAWAY and drops the connection. Every call has a timeout instead.
+GRPC_OPTIONS = {"grpc.keepalive_time_ms": 60_000, "grpc.keepalive_permit_without_calls": False}
 VERSION_SEPARATOR = "__"  # NAME__2: the second build of the collection behind the alias NAME
 # BM25 analyzers, best first: English stemming and stop words where the server has them (Milvus 2.5+,
 # Lite 2.5.1); Lite 3.x's server knows only the standard tokenizer.
@@ -109,7 +112,7 @@ class PassageStore:
         if self.is_embedded:
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
         try:
-            return AsyncMilvusClient(uri=self.uri, token=self.token, timeout=self.timeout)
+            return AsyncMilvusClient(uri=self.uri, token=self.token, timeout=self.timeout, grpc_options=GRPC_OPTIONS)
         except Exception as exc:
             raise StoreUnavailable(f"cannot open Milvus at {self.uri}: {_reason(exc)}") from None
 
@@ -292,7 +295,7 @@ class PassageStore:
             await asyncio.to_thread(self._create_sync, schema, index)
 
     def _create_sync(self, schema: Any, index: Any) -> None:
-        client = MilvusClient(uri=self.uri, token=self.token, timeout=self.timeout)
+        client = MilvusClient(uri=self.uri, token=self.token, timeout=self.timeout, grpc_options=GRPC_OPTIONS)
         try:
             if client.has_collection(self.collection):
                 client.drop_collection(self.collection)  # the half-made one the async call left
