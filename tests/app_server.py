@@ -7,11 +7,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
 QA_APP = [sys.executable, "-m", "qa_app"]
 
@@ -28,6 +30,36 @@ def qa_app(*args: str, env: dict[str, str] | None = None, timeout: float = 600) 
                           env={**os.environ, **(env or {})})
 
 
+def stop(process: subprocess.Popen[Any], timeout: float = 15) -> None:
+    """Terminate a child process, killing it if it does not stop in time."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_ready(process: subprocess.Popen[Any], is_ready: Callable[[], bool], seconds: float, name: str,
+               output: Callable[[], str]) -> None:
+    """Poll `is_ready` until it is true; fail with the child's output if it exits or takes too long."""
+    deadline = time.monotonic() + seconds
+    while not is_ready():
+        if process.poll() is not None:
+            pytest.fail(f"{name} exited with {process.returncode}:\n{output()[-3000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{name} was not ready within {seconds:.0f} s:\n{output()[-3000:]}")
+        time.sleep(0.2)
+
+
+def answers(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=2)
+        return True
+    except httpx.TransportError:
+        return False
+
+
 @contextmanager
 def serving(db: str | Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """`qa-app serve` on 127.0.0.1 and a free port; yields its base URL and stops it afterwards."""
@@ -37,25 +69,10 @@ def serving(db: str | Path, *extra: str, env: dict[str, str] | None = None) -> I
                                env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                output = process.stdout.read() if process.stdout else ""
-                raise RuntimeError(f"qa-app serve exited with {process.returncode}:\n{output}")
-            try:
-                httpx.get(url + "/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("qa-app serve did not answer within 90 s") from None
-                time.sleep(0.25)
+        wait_ready(process, lambda: answers(url + "/healthz"), 90, "qa-app serve",
+                   lambda: process.stdout.read() if process.stdout else "")
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         if process.stdout:
             process.stdout.close()

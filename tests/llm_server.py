@@ -10,7 +10,6 @@ import asyncio
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -24,16 +23,12 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.app_server import free_port, stop, wait_ready
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_GGUF = REPO / ".qa_app" / "models" / "gemma-3-270m-q4_k_m.gguf"
 MODEL_ALIAS = "gemma-3-270m"
 READY_TIMEOUT_S = 90.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -82,26 +77,18 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LLMServer]:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
         try:
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"llama_cpp.server exited with {process.returncode}:\n"
-                                f"{log.read_text(errors='replace')[-3000:]}")
-                if time.perf_counter() - started > READY_TIMEOUT_S:
-                    pytest.fail(f"llama_cpp.server not ready after {READY_TIMEOUT_S} s")
-                try:
-                    if httpx.get(f"{root}/v1/models", timeout=1.0).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.1)
+            wait_ready(process, lambda: models_listed(root), READY_TIMEOUT_S, "llama_cpp.server",
+                       lambda: log.read_text(errors="replace"))
             yield LLMServer(f"{root}/v1", root, port, time.perf_counter() - started, log, process)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, timeout=10)
+
+
+def models_listed(root: str) -> bool:
+    try:
+        return httpx.get(f"{root}/v1/models", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 # ---------------------------------------------------------------------------------------------- fake server

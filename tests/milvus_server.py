@@ -6,13 +6,12 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.app_server import free_port
+from tests.app_server import free_port, stop, wait_ready
 
 REPO = Path(__file__).resolve().parent.parent
 SERVER_PYTHON = Path(os.environ.get("QA_TEST_MILVUS_PYTHON", REPO / ".venv-milvus" / "bin" / "python"))
@@ -30,23 +29,17 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                                 "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
     uri = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"Milvus server exited:\n{(data / 'server.log').read_text()[-2000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("Milvus server did not listen within 60 s")
-                time.sleep(0.2)
+        wait_ready(process, lambda: listening(port), 60, "Milvus server",
+                   lambda: (data / "server.log").read_text(errors="replace"))
         yield uri
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=10)
         log.close()
+
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
