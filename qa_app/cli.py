@@ -187,14 +187,18 @@ def format_passage(p: RankedPassage) -> str:
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes (needs a Milvus server: an embedded file serves one process)")
 @click.option("--llm-url", help="OpenAI-compatible server for generated answers [QA_LLM_URL]")
+@click.option("--watch", "watch_paths", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Load this file or folder at start and whenever it changes (repeatable)")
 @click.option("--get", "get_path", help="Print the response to one GET of this path and exit (0 if 2xx)")
 @settings_options
-def serve(host: str | None, port: int | None, workers: int, get_path: str | None, **flags: Any) -> None:
+def serve(host: str | None, port: int | None, workers: int, watch_paths: tuple[Path, ...], get_path: str | None,
+          **flags: Any) -> None:
     """Serve the question page and the JSON API.
 
     \b
     Examples:
         qa-app serve                       # http://127.0.0.1:8000
+        qa-app serve --watch ~/notes       # load ~/notes, and again whenever it changes
         qa-app serve --milvus-uri http://milvus:19530 --workers 4 --host 0.0.0.0
         qa-app serve --get '/ask?q=lambda' # smoke test, no server
     """
@@ -211,8 +215,11 @@ def serve(host: str | None, port: int | None, workers: int, get_path: str | None
             f"http://HOST:19530 (see docs/deploy.md)")
     click.echo(f"serving on http://{settings.host}:{settings.port}  (Ctrl-C to stop)", err=True)
     if workers == 1:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.run(create_app(settings, watch=list(watch_paths)), host=settings.host, port=settings.port,
+                    log_level="warning")
         return
+    if watch_paths:
+        raise click.ClickException("--watch runs in a single worker: run `qa-app load` for the server instead")
     # Each worker builds its app from the environment: hand it these settings there.
     os.environ.update(settings_environment(settings))
     uvicorn.run("qa_app.web:app_from_environment", factory=True, host=settings.host, port=settings.port,

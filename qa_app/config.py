@@ -31,6 +31,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("timeout", 10.0, "Seconds allowed for each Milvus call"),
     Setting("encode_batch", 32, "Passages per model call while loading"),
     Setting("insert_batch", 256, "Passages per Milvus insert"),
+    Setting("watch_interval", 5.0, "Seconds between looks at the files `serve --watch` keeps loaded"),
     Setting("host", "127.0.0.1", "Address the web server binds to"),
     Setting("port", 8000, "Port the web server listens on"),
     Setting("max_question_chars", 1000, "Longest question accepted"),
@@ -68,6 +69,7 @@ class Settings:
     timeout: float = _DEFAULTS["timeout"]
     encode_batch: int = _DEFAULTS["encode_batch"]
     insert_batch: int = _DEFAULTS["insert_batch"]
+    watch_interval: float = _DEFAULTS["watch_interval"]
     host: str = _DEFAULTS["host"]
     port: int = _DEFAULTS["port"]
     max_question_chars: int = _DEFAULTS["max_question_chars"]

@@ -82,6 +82,20 @@ def _walk(root: Path) -> Iterator[Path]:
                 yield path
 
 
+def snapshot(paths: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
+    """(path, mtime, size) of every loadable file under `paths`: changes when any file does."""
+    entries = []
+    for path in paths:
+        path = path.resolve()
+        for file in _walk(path) if path.is_dir() else [path] if path.is_file() else []:
+            try:
+                stat = file.stat()
+            except OSError:
+                continue
+            entries.append((str(file), stat.st_mtime_ns, stat.st_size))
+    return tuple(sorted(entries))
+
+
 def _batches(items: list[Passage], size: int) -> Iterator[list[Passage]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from qa_app.answer import Answerer, LLMClient
@@ -16,11 +18,12 @@ from qa_app.config import Settings, SettingsError
 from qa_app.encoders import DenseEncoder, QueryBatcher
 from qa_app.errors import BadRequest, QAError
 from qa_app.filters import FILTER_FIELDS, FilterError, TextFilter, check_corpus, check_value, has_control_characters
-from qa_app.ingest import Loader
+from qa_app.ingest import LoadError, Loader, snapshot
 from qa_app.retrieval import MODES, Query, Retriever, SearchResult
 from qa_app.store import Hit, PassageStore
 
 
+log = logging.getLogger(__name__)
 ALIAS_CHECK_SECONDS = 5.0
 
 
@@ -73,6 +76,7 @@ class Pipeline:
         self._checked_at = 0.0
         self._corpus: CorpusInfo | None = None
         self._ready_lock = asyncio.Lock()
+        self.watch_state: dict[str, Any] = {}
 
     @classmethod
     async def open(cls, settings: Settings) -> Pipeline:
@@ -175,9 +179,31 @@ class Pipeline:
             exists = await self.store.exists()
             info.update(milvus="ok", backend=await self.store.server_version(), collection_exists=exists, passages=await self.store.count() if exists else 0)
             info["ok"] = True
+            if self.watch_state:
+                info["watch"] = self.watch_state
         except QAError as exc:
             info.update(milvus="unavailable", error=exc.message, ok=False)
         return info
+
+    async def watch(self, paths: list[Path], interval: float) -> None:
+        """Load `paths` now and again whenever a file under them changes; runs until cancelled."""
+        last: tuple[tuple[str, int, int], ...] | None = None
+        while True:
+            current = await asyncio.to_thread(snapshot, paths)
+            if current != last:
+                self.watch_state["loading"] = True
+                try:
+                    await self.ensure_collection()
+                    report = await self.loader().load(paths)
+                    self.watch_state["last_load"] = report.as_dict()
+                    last = current
+                except (QAError, LoadError) as exc:  # try again at the next tick; keep serving meanwhile
+                    self.watch_state["last_error"] = getattr(exc, "message", str(exc))
+                    log.warning("watch: loading %s failed: %s", paths, self.watch_state["last_error"])
+                finally:
+                    self.watch_state["loading"] = False
+                    self._corpus = None
+            await asyncio.sleep(interval)
 
     async def close(self) -> None:
         await self.store.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
 import os
@@ -256,17 +258,23 @@ def app_from_environment() -> Starlette:
     return create_app(load_settings(os.environ))
 
 
-def create_app(settings: Settings, pipeline: Pipeline | None = None) -> Starlette:
-    """The ASGI app; pass a pipeline to share one already open (tests), else it opens its own."""
+def create_app(settings: Settings, pipeline: Pipeline | None = None, watch: list[Path] | None = None) -> Starlette:
+    """The ASGI app; pass a pipeline to share one already open (tests), else it opens its own. With
+    `watch`, those files and folders are loaded at start and again whenever they change."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         own = pipeline is None
         opened = await Pipeline.open(settings) if own else pipeline
         assert opened is not None
+        watcher = asyncio.create_task(opened.watch(watch, settings.watch_interval)) if watch else None
         try:
             yield {"pipeline": opened}
         finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
             if own:
                 await opened.close()
 
