@@ -6,6 +6,7 @@ Writes bench/results/<timestamp>.json and regenerates docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import os
@@ -20,20 +21,27 @@ from pathlib import Path
 from bench.common import BENCH, FULL, QUICK, ROOT, Context, Row, load_average, python_info
 
 ORDER = ["ingestion", "latency", "throughput", "loop_lag", "scale", "onnx_backend"]
+EXTRA = ["what_if"]  # only with --only: evidence for a proposed change, not a benchmark of the app as it is
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (~2-3 min smoke run)")
-    parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(ORDER)}")
+    parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(ORDER + EXTRA)}")
     parser.add_argument("--skip", default="", help="comma-separated benchmarks to leave out")
     parser.add_argument("--scale-1m", action="store_true", help="also insert 1,000,000 passages (~6+ min, ~3 GB)")
+    parser.add_argument("--ndcg-full", action="store_true", help="ONNX nDCG over the whole SciFact corpus (~5-10 min more)")
+    parser.add_argument("--update", type=Path, metavar="RESULTS_JSON",
+                        help="re-run the chosen benchmarks and merge them into this earlier result (doc from the merge)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (databases, logs)")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/performance.md")
     args = parser.parse_args()
 
-    chosen = [n for n in ORDER if (not args.only or n in args.only.split(",")) and n not in args.skip.split(",")]
+    only = [n for n in args.only.split(",") if n]
+    chosen = [n for n in ORDER + EXTRA if (n in only if only else n in ORDER) and n not in args.skip.split(",")]
     sizes = QUICK if args.quick else FULL
+    if args.ndcg_full:
+        sizes = dataclasses.replace(sizes, ndcg_full_corpus=True)
     work = Path(tempfile.mkdtemp(prefix="qa_bench_"))
     ctx = Context(sizes=sizes, work=work)
     started = time.time()
@@ -48,6 +56,7 @@ def main() -> None:
     timings: dict[str, float] = {}
     for name in chosen:
         t0 = time.time()
+        first_row = len(ctx.rows)
         try:
             module = importlib.import_module(f"bench.{name}")
             if name == "scale" and args.scale_1m:
@@ -59,16 +68,20 @@ def main() -> None:
             ctx.log(f"{name} FAILED: {errors[name]}")
             traceback.print_exc()
             ctx.rows.append(Row(name, "failed", "", None, "", False, errors[name].splitlines()[-1][:200]))
+        for row in ctx.rows[first_row:]:
+            row.module = name
         timings[name] = time.time() - t0
         ctx.log(f"{name} took {timings[name]:.0f} s")
     meta.update(seconds=time.time() - started, benchmark_seconds=timings, load_after=load_average(), errors=errors)
     result = {"meta": meta, "sizes": vars(sizes), "rows": [r.as_dict() for r in ctx.rows], "details": ctx.details}
+    if args.update:
+        result = merge(json.loads(args.update.read_text()), result, chosen)
     out_dir = BENCH / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}-{sizes.name}.json"
     out.write_text(json.dumps(result, indent=2, default=str))
     print()
-    print(table(ctx.rows))
+    print(table([Row(**r) for r in result["rows"]]))
     print(f"\n{out.relative_to(ROOT)}; {meta['seconds'] / 60:.1f} min; load average before {meta['load_before']}, "
           f"after {meta['load_after']}")
     if not args.no_doc:
@@ -78,6 +91,33 @@ def main() -> None:
         print(f"wrote {doc.relative_to(ROOT)}")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
+
+
+# Row labels of results written before rows carried their module.
+PREFIXES = {"ingestion": ("ingestion",), "latency": ("query latency", "cost of 3"), "throughput": ("throughput",),
+            "loop_lag": ("event-loop lag", "loop_lag"), "scale": ("scale",), "onnx_backend": ("ONNX", "onnx_backend"),
+            "what_if": ("what-if",)}
+DETAIL_KEYS = {"onnx_backend": "onnx"}
+
+
+def merge(old: dict, new: dict, rerun: list[str]) -> dict:
+    """`old` with the benchmarks in `rerun` replaced by `new`'s; the table keeps the benchmark order."""
+    def module_of(row: dict) -> str:
+        if row.get("module"):
+            return row["module"]
+        return next((m for m, prefixes in PREFIXES.items() if row["benchmark"].startswith(prefixes)), "")
+
+    rows = [r for r in old["rows"] if module_of(r) not in rerun] + new["rows"]
+    order = ORDER + EXTRA
+    rows.sort(key=lambda r: order.index(module_of(r)) if module_of(r) in order else len(order))
+    details = {k: v for k, v in old["details"].items()
+               if k not in {DETAIL_KEYS.get(m, m) for m in rerun}}
+    details.update(new["details"])
+    meta = dict(old["meta"])
+    meta.setdefault("updates", []).append({k: new["meta"][k] for k in ("started", "benchmarks", "seconds", "load_before",
+                                                                       "load_after", "commit", "errors")})
+    meta["errors"] = {**{k: v for k, v in old["meta"].get("errors", {}).items() if k not in rerun}, **new["meta"]["errors"]}
+    return {"meta": meta, "sizes": old["sizes"], "rows": rows, "details": details}
 
 
 def table(rows: list[Row]) -> str:

@@ -12,11 +12,12 @@ and the ratio is load passages/s over the median floor passages/s. Goal >= 0.9.
 
 from __future__ import annotations
 
-import time
+import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench.common import Context, Row, copy_db, median, pydocs_sample, run_load
+from bench.common import BENCH, PY, Context, Row, app_env, copy_db, median, pydocs_sample, run_load
 
 GOAL = 0.9
 
@@ -35,20 +36,22 @@ def passages_for(ctx: Context, path: Path) -> list[Any]:
 
 
 def floor_seconds(ctx: Context, texts: list[str]) -> float:
+    """One encode() over `texts` in a fresh process (bench/floor_worker.py), timed around the call."""
     from qa_app.config import Settings
 
-    model = ctx.encoder._model
-    started = time.perf_counter()
-    model.encode(texts, batch_size=Settings().encode_batch, normalize_embeddings=True, convert_to_numpy=True,
-                 show_progress_bar=False)
-    return time.perf_counter() - started
+    src = ctx.work / "floor-texts.json"
+    src.write_text(json.dumps(texts))
+    proc = subprocess.run([str(PY), str(BENCH / "floor_worker.py"), "--texts", str(src), "--batch",
+                           str(Settings().encode_batch)], capture_output=True, text=True, env=app_env())
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-2000:])
+    return float(json.loads(proc.stdout.strip().splitlines()[-1])["seconds"])
 
 
 def measure(ctx: Context, name: str, path: Path, keep_db: Path | None = None) -> dict[str, Any]:
     passages = passages_for(ctx, path)
     texts = [p.embed_text for p in passages]
     ctx.log(f"ingestion/{name}: {len(texts)} passages from {path.name}")
-    floor_encode(ctx, texts[:64])  # warm the model (first call allocates)
     floors, loads = [], []
     floors.append(floor_seconds(ctx, texts))
     ctx.log(f"  floor {len(texts) / floors[-1]:.1f} passages/s")
@@ -74,10 +77,6 @@ def measure(ctx: Context, name: str, path: Path, keep_db: Path | None = None) ->
         "load_rate_wall": median([r["passages_added"] / r["wall_seconds"] for r in loads]),
         "encode_rate_in_load": median([r["passages_added"] / r["encode_seconds"] for r in loads]),
     }
-
-
-def floor_encode(ctx: Context, texts: list[str]) -> None:
-    ctx.encoder._model.encode(texts, batch_size=32, show_progress_bar=False)
 
 
 def run(ctx: Context) -> None:

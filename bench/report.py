@@ -27,13 +27,17 @@ def write(result: dict[str, Any], json_path: Path) -> Path:
            f"{meta['load_before']}, after {meta['load_after']}. Other processes shared the machine when the load "
            "average was above 0: ratios are steadier than absolute numbers.", "",
            table(rows), ""]
+    for update in meta.get("updates", []):
+        out += [f"Re-run and merged into this table: {', '.join(update['benchmarks'])} at {update['started']} "
+                f"(commit `{update['commit']}`, {update['seconds'] / 60:.1f} min, load average before {update['load_before']}, "
+                f"after {update['load_after']}).", ""]
     if meta.get("errors"):
         out += ["Failed benchmarks: " + "; ".join(f"{k}: {v.splitlines()[-1]}" for k, v in meta["errors"].items()), ""]
     out += ["Notes in the table: 'report' rows have no goal; a ratio for latency is subject/baseline (lower is "
             "better), for rates subject/baseline (higher is better); loop lag is shown as p99/50 ms.", ""]
     out += _details(details)
     out += ["## Method", ""]
-    for name in MODULES:
+    for name in MODULES + (["what_if"] if "what_if" in details else []):
         module = importlib.import_module(f"bench.{name}")
         doc = (module.__doc__ or "").strip()
         title, _, body = doc.partition("\n")
@@ -41,7 +45,8 @@ def write(result: dict[str, Any], json_path: Path) -> Path:
     out += ["## Reproduce", "", "```sh",
             "bash bench/setup_peers.sh            # once: bench/.venvs/{lc,onnx} (langchain-milvus, onnxruntime)",
             ".venv/bin/python -m bench --quick    # smoke run, ~3 min",
-            ".venv/bin/python -m bench            # full run (< 15 min on 2 cores once the ONNX vectors are cached)",
+            ".venv/bin/python -m bench            # full run (about 12 min on 2 idle cores)",
+            ".venv/bin/python -m bench --only onnx_backend --ndcg-full   # nDCG over the whole SciFact corpus",
             ".venv/bin/python -m bench --only latency,throughput   # a subset",
             "```", ""]
     DOC.parent.mkdir(parents=True, exist_ok=True)
@@ -93,6 +98,14 @@ def _details(d: dict[str, Any]) -> list[str]:
                        "insert alone takes several minutes and the server holds the FLAT dense index and the sparse index "
                        "in memory, which does not fit the 15-minute budget.")
         out.append("")
+    if "what_if" in d:
+        w = d["what_if"]
+        out += ["**What-if, 2 searches instead of 3** (in-process Pipeline.ask):", "",
+                "| retrieval | p50 ms (c=1) | p95 ms (c=1) | req/s (c=16) |", "|---|---|---|---|"]
+        for name, s in w["latency"].items():
+            out.append(f"| {name} | {s['p50_ms']:.1f} | {s['p95_ms']:.1f} | {w['rps'][name]:.1f} |")
+        out += ["", f"Same top-5 ids in the same order on {w['same_top5_order']}/{w['questions']} dev questions "
+                f"(same set on {w['same_top5_set']}).", ""]
     if "onnx" in d:
         o = d["onnx"]
         out += [f"**ONNX int8**: {o['onnx_int8_rate']:.1f} vs torch {o['torch_rate']:.1f} passages/s on "
