@@ -143,7 +143,8 @@ class PassageStore:
         try:
             return await operation(client)
         except (MilvusException, grpc.RpcError, OSError, asyncio.TimeoutError) as exc:
-            self._broken = True
+            if _connection_lost(exc):
+                self._broken = True  # the next call reopens (and restarts an embedded server)
             raise StoreUnavailable(f"Milvus is not answering ({self.uri}): {_reason(exc)}") from None
 
     # -- the collection ------------------------------------------------------------------------
@@ -461,10 +462,20 @@ class PassageStore:
 
     async def _search(self, data: Any, field: str, limit: int, expr: str, partitions: Sequence[str]) -> list[Hit]:
         names = await self._partition_names(partitions)
-        result = await self._call(lambda c: c.search(
+        result = await self._searching(lambda c: c.search(
             self.collection, data=[data], anns_field=field, limit=limit, filter=expr, partition_names=names,
             output_fields=OUTPUT_FIELDS, timeout=self.timeout))
-        return [_hit(raw) for raw in result[0]]
+        return [_hit(raw) for raw in result[0]] if result else []
+
+    async def _searching(self, operation: Callable[[AsyncMilvusClient], Awaitable[Any]]) -> Any:
+        """A search; None for an empty collection, where Milvus Lite's BM25 divides by a zero average
+        length and fails ("Invalid sparse row: NaN or Inf value") instead of finding nothing."""
+        try:
+            return await self._call(operation)
+        except StoreUnavailable as exc:
+            if "NaN or Inf" in exc.message and await self.count() == 0:
+                return None
+            raise
 
     async def _partition_names(self, corpora: Sequence[str]) -> list[str] | None:
         """Partitions to search, where the backend has them: only those that exist (a search naming a
@@ -493,10 +504,20 @@ class PassageStore:
                              limit=candidates, expr=expr or None),
         ]
         names = await self._partition_names(partitions)
-        result = await self._call(lambda c: c.hybrid_search(
+        result = await self._searching(lambda c: c.hybrid_search(
             self.collection, requests, RRFRanker(rrf_k), limit=limit, output_fields=OUTPUT_FIELDS,
             partition_names=names, timeout=self.timeout))
-        return [_hit(raw) for raw in result[0]]
+        return [_hit(raw) for raw in result[0]] if result else []
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """The connection is gone (server dead or unreachable), as opposed to an error the server answered."""
+    if isinstance(exc, (OSError, asyncio.TimeoutError)):
+        return True
+    if isinstance(exc, grpc.RpcError):
+        return exc.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined, no-any-return]
+    text = str(exc).lower()
+    return "fail connecting" in text or "unavailable" in text or "connection" in text
 
 
 def _unimplemented(exc: BaseException) -> bool:

@@ -227,3 +227,19 @@ def stored_in_process(settings: Settings, encoder: DenseEncoder) -> set[tuple[st
         finally:
             await pipeline.close()
     return run(go())
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "sparse"])
+def test_an_empty_collection_answers_with_no_passages(tmp_path: Path, encoder: DenseEncoder, mode: str) -> None:
+    settings = Settings(milvus_uri=str(tmp_path / "empty.db"))
+
+    async def create() -> None:
+        pipeline = make_pipeline(settings, encoder)
+        await pipeline.ensure_collection()
+        await pipeline.close()
+
+    run(create())  # exists, holds nothing: BM25 over zero rows fails inside Milvus Lite unless handled
+    with TestClient(create_app(settings, make_pipeline(settings, encoder))) as app:
+        response = app.post("/ask", json={"question": "anything at all", "mode": mode})
+        assert response.status_code == 200 and response.json()["passages"] == []
+        assert app.get("/healthz").json()["milvus"] == "ok"
