@@ -27,6 +27,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("top_k", 5, "Passages returned by default"),
     Setting("max_top_k", 50, "Largest top_k a request may ask for"),
     Setting("candidates", 50, "Candidates fetched from each retriever before fusion"),
+    Setting("fusion", "weighted", "How hybrid mode fuses the two lists: weighted (scores, in the app) or rrf (Milvus RRFRanker)"),
+    Setting("dense_weight", 0.6, "Weighted fusion: the dense list's share, 0 to 1 (the keyword list gets the rest)"),
     Setting("rrf_k", 60, "The k of reciprocal-rank fusion: larger flattens the rank curve"),
     Setting("timeout", 10.0, "Seconds allowed for each Milvus call"),
     Setting("encode_batch", 32, "Passages per model call while loading"),
@@ -49,7 +51,8 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 # Settings where 0 is a meaningful value (everything else numeric must be positive).
-ZERO_ALLOWED = {"chunk_overlap", "llm_temperature", "answer_floor"}
+ZERO_ALLOWED = {"chunk_overlap", "llm_temperature", "answer_floor", "dense_weight"}
+CHOICES = {"fusion": ("weighted", "rrf")}
 
 _DEFAULTS = {s.name: s.default for s in SETTINGS}
 
@@ -65,6 +68,8 @@ class Settings:
     top_k: int = _DEFAULTS["top_k"]
     max_top_k: int = _DEFAULTS["max_top_k"]
     candidates: int = _DEFAULTS["candidates"]
+    fusion: str = _DEFAULTS["fusion"]
+    dense_weight: float = _DEFAULTS["dense_weight"]
     rrf_k: int = _DEFAULTS["rrf_k"]
     timeout: float = _DEFAULTS["timeout"]
     encode_batch: int = _DEFAULTS["encode_batch"]
@@ -109,6 +114,10 @@ def _coerce(name: str, value: Any) -> Any:
             raise SettingsError(
                 f"{ENV_PREFIX}{name.upper()}={value!r} is not a valid {type(default).__name__}"
             ) from None
+    if name in CHOICES and value not in CHOICES[name]:
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be one of {', '.join(CHOICES[name])}, got {value!r}")
+    if name == "dense_weight" and value > 1:
+        raise SettingsError(f"{ENV_PREFIX}DENSE_WEIGHT must be from 0 to 1, got {value}")
     if isinstance(default, (int, float)) and (value < 0 or value == 0 and name not in ZERO_ALLOWED):
         raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be {'at least 0' if name in ZERO_ALLOWED else 'positive'}, "
                             f"got {value}")

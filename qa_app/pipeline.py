@@ -70,13 +70,16 @@ class Pipeline:
             max_context_tokens=settings.llm_context_tokens, floor=settings.answer_floor or None,
             # The floor reads the cosine similarity: fused RRF scores say nothing about relevance.
             floor_score=lambda p: p.dense_score)
-        self.retriever = Retriever(store, QueryBatcher(encoder), candidates=settings.candidates,
-                                   rrf_k=settings.rrf_k)
+        self.retriever = self._retriever(store, encoder)
         self._checked = False
         self._checked_at = 0.0
         self._corpus: CorpusInfo | None = None
         self._ready_lock = asyncio.Lock()
         self.watch_state: dict[str, Any] = {}
+
+    def _retriever(self, store: PassageStore, encoder: DenseEncoder) -> Retriever:
+        return Retriever(store, QueryBatcher(encoder), candidates=self.settings.candidates, rrf_k=self.settings.rrf_k,
+                         fusion=self.settings.fusion, dense_weight=self.settings.dense_weight)
 
     @classmethod
     async def open(cls, settings: Settings) -> Pipeline:
@@ -128,8 +131,7 @@ class Pipeline:
             encoder = await asyncio.to_thread(DenseEncoder.load, meta["model"])
         old = self.store
         self.store, self.encoder = store, encoder
-        self.retriever = Retriever(store, QueryBatcher(encoder), candidates=self.settings.candidates,
-                                   rrf_k=self.settings.rrf_k)
+        self.retriever = self._retriever(store, encoder)
         self._checked = False
         self._corpus = None
         if old is not self.named_store:

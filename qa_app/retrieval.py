@@ -69,11 +69,14 @@ class SearchResult:
 
 
 class Retriever:
-    def __init__(self, store: PassageStore, batcher: QueryBatcher, *, candidates: int, rrf_k: int) -> None:
+    def __init__(self, store: PassageStore, batcher: QueryBatcher, *, candidates: int, rrf_k: int,
+                 fusion: str = "weighted", dense_weight: float = 0.6) -> None:
         self.store = store
         self.batcher = batcher
         self.candidates = candidates
         self.rrf_k = rrf_k
+        self.fusion = fusion
+        self.dense_weight = dense_weight
 
     async def search(self, query: Query) -> SearchResult:
         started = time.perf_counter()
@@ -94,13 +97,20 @@ class Retriever:
             passages = _ranked(hits, dense=False)
         else:
             assert vector is not None
-            fused, dense, sparse = await asyncio.gather(
-                self.store.search_hybrid(vector, query.question, limit, candidates=depth, rrf_k=self.rrf_k,
-                                         expr=expr, partitions=corpora),
-                self.store.search_dense(vector, depth, expr, corpora),
-                self.store.search_sparse(query.question, depth, expr, corpora),
-            )
-            passages = self._explained(fused, dense, sparse)
+            if self.fusion == "rrf":
+                fused, dense, sparse = await asyncio.gather(
+                    self.store.search_hybrid(vector, query.question, limit, candidates=depth, rrf_k=self.rrf_k,
+                                             expr=expr, partitions=corpora),
+                    self.store.search_dense(vector, depth, expr, corpora),
+                    self.store.search_sparse(query.question, depth, expr, corpora),
+                )
+                passages = self._explained(fused, dense, sparse)
+            else:
+                dense, sparse = await asyncio.gather(
+                    self.store.search_dense(vector, depth, expr, corpora),
+                    self.store.search_sparse(query.question, depth, expr, corpora),
+                )
+                passages = self._weighted(dense, sparse)[:limit]
         if recheck:
             passages = [p for p in passages if matches(query.filter, {"text": p.text, "source": p.source,
                                                                        "title": p.title})]
@@ -124,6 +134,39 @@ class Retriever:
                                      dense_share=None if share is None else round(share, 3),
                                      dense_score=_rounded(dense_scores.get(hit.id))))
         return passages
+
+
+    def _weighted(self, dense: list[Hit], sparse: list[Hit]) -> list[RankedPassage]:
+        """Fuse by score: each list's scores scaled to 0..1 over its candidates (best 1, last 0), then
+        dense_weight x dense + (1 - dense_weight) x keyword; a passage missing from a list gets 0 there."""
+        dense_parts = {h.id: self.dense_weight * s for h, s in zip(dense, _scaled(dense))}
+        sparse_parts = {h.id: (1 - self.dense_weight) * s for h, s in zip(sparse, _scaled(sparse))}
+        hits = {h.id: h for h in [*sparse, *dense]}
+        dense_ranks = {h.id: i for i, h in enumerate(dense, 1)}
+        sparse_ranks = {h.id: i for i, h in enumerate(sparse, 1)}
+        dense_scores = {h.id: h.score for h in dense}
+        totals = {i: dense_parts.get(i, 0.0) + sparse_parts.get(i, 0.0) for i in hits}
+        order = sorted(hits, key=lambda i: (-totals[i], i))
+        passages = []
+        for rank, pid in enumerate(order, 1):
+            total = totals[pid]
+            share = dense_parts.get(pid, 0.0) / total if total else None
+            passages.append(_passage(replace(hits[pid], score=total), rank, dense_rank=dense_ranks.get(pid),
+                                     sparse_rank=sparse_ranks.get(pid),
+                                     dense_share=None if share is None else round(share, 3),
+                                     dense_score=_rounded(dense_scores.get(pid))))
+        return passages
+
+
+def _scaled(hits: list[Hit]) -> list[float]:
+    """Scores mapped to 1 for the first hit and 0 for the last, whichever way the backend orders them
+    (Milvus Lite 3.x reports BM25 as negative distances)."""
+    if not hits:
+        return []
+    best, worst = hits[0].score, hits[-1].score
+    if best == worst:
+        return [1.0] * len(hits)
+    return [(h.score - worst) / (best - worst) for h in hits]
 
 
 def _passage(hit: Hit, rank: int, **explain: float | int | None) -> RankedPassage:
