@@ -168,3 +168,15 @@ def test_api_token_guards_the_json_endpoints(loaded: Settings, encoder: DenseEnc
         assert guarded.get("/", params={"q": "volcano"}).status_code == 200
         own = guarded.get("/ask/stream?q=volcano", headers={"Sec-Fetch-Site": "same-origin"})
         assert own.status_code == 200 and "event: passages" in own.text
+
+
+def test_rrf_fusion_through_milvus_hybrid_search_finds_and_filters(loaded: Settings, encoder: DenseEncoder) -> None:
+    settings = loaded.replace(fusion="rrf")
+    with TestClient(create_app(settings, make_pipeline(settings, encoder))) as rrf:
+        top = ask(rrf, "which is the largest shield volcano?", top_k=3)
+        assert "Mauna Loa" in top[0]["text"] and top[0]["score"] == pytest.approx(2 / 61, rel=1e-3)
+        for field, value, key in [("contains", "Mauna Loa", "text"), ("source", "bread", "source"),
+                                  ("contains", "100%\nmatch_case", "text")]:
+            passages = ask(rrf, "shield volcano, sourdough bread or special characters?", top_k=10,
+                           filter={field: value})
+            assert passages and all(all(v in p[key] for v in value.split("\n")) for p in passages)
