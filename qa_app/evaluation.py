@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import json
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,6 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from qa_app.pipeline import Pipeline
+from qa_app.readers import ReadError, beir_records
 from qa_app.retrieval import MODES, Query, RankedPassage
 
 Qrels = dict[str, dict[str, int]]  # query id -> document id -> relevance grade
@@ -126,16 +126,11 @@ def read_queries(path: Path) -> dict[str, str]:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise EvalInputError(f"{path}: cannot read: {exc}") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise EvalInputError(f"{path} line {number}: not JSON ({exc.msg})") from None
-        if not isinstance(record, dict) or "_id" not in record or not isinstance(record.get("text"), str):
-            raise EvalInputError(f'{path} line {number}: expected an object with "_id" and "text"')
-        queries[str(record["_id"])] = record["text"]
+    try:
+        for record in beir_records("\n".join(lines)):
+            queries[str(record["_id"])] = record.get("text", "")
+    except ReadError as exc:
+        raise EvalInputError(f"{path} {exc}") from None
     return queries
 
 

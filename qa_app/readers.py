@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 TEXT_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
                  ".rst": "rst", ".html": "html", ".htm": "html", ".jsonl": "jsonl"}
@@ -311,8 +312,9 @@ def parse_html(text: str) -> tuple[str, list[Section]]:
     return parser.finish()
 
 
-def parse_jsonl(text: str, source: str) -> Iterator[Document]:
-    """BEIR-style lines: {"_id", "title", "text"}; a bad line raises ReadError naming it."""
+def beir_records(text: str) -> Iterator[dict[str, Any]]:
+    """The objects of a BEIR JSONL file (corpus or queries): each has "_id" and a string "text"; a bad
+    line raises ReadError naming it."""
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -322,6 +324,12 @@ def parse_jsonl(text: str, source: str) -> Iterator[Document]:
             raise ReadError(f"line {number}: not JSON ({exc.msg})") from None
         if not isinstance(record, dict) or "_id" not in record or not isinstance(record.get("text", ""), str):
             raise ReadError(f'line {number}: expected an object with "_id" and "text"')
+        yield record
+
+
+def parse_jsonl(text: str, source: str) -> Iterator[Document]:
+    """BEIR-style lines: {"_id", "title", "text"}, a document each."""
+    for record in beir_records(text):
         title = str(record.get("title") or "")
         body = _clean(record.get("text") or "")
         sections = (Section((), body),) if body else ()
