@@ -16,6 +16,8 @@ from starlette.testclient import TestClient
 
 from qa_app.config import Settings, SettingsError, load_settings, settings_environment
 from qa_app.encoders import ModelNotFound
+from qa_app.evaluation import (DEFAULT_DEPTH, EvalInputError, EvalReport, evaluate, judged_queries, read_qrels,
+                               read_queries)
 from qa_app.errors import QAError
 from qa_app.evaluation import (DEFAULT_DEPTH, EvalInputError, EvalReport, evaluate, judged_queries, read_qrels,
                                read_queries)
@@ -179,6 +181,53 @@ def format_passage(p: RankedPassage) -> str:
     where = " › ".join(p.headings)
     return (f"[{p.rank}] {p.title} {('— ' + where) if where else ''}\n    {p.source}"
             f" (score {p.score:.4f}, found by {p.found_by})\n    {p.text[:300]}\n")
+
+
+@cli.command("eval")
+@click.option("--queries", "queries_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="BEIR queries.jsonl: {\"_id\", \"text\"} a line")
+@click.option("--qrels", "qrels_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Judgements TSV: query-id, corpus-id, score (header line first)")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "sparse", "all"]), default="hybrid", show_default=True)
+@click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="Questions in flight at once")
+@click.option("--depth", type=click.IntRange(1, 16384), default=DEFAULT_DEPTH, show_default=True,
+              help="Passages fetched per question (documents are ranked by their best passage)")
+@click.option("--binary", is_flag=True, help="Count every relevant document as grade 1 (default: graded gains)")
+@click.option("--quiet", is_flag=True, help="No progress bar")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON")
+@settings_options
+def eval_command(queries_path: Path, qrels_path: Path, mode: str, concurrency: int, depth: int, binary: bool,
+                 quiet: bool, as_json: bool, **flags: Any) -> None:
+    """Measure retrieval on judged questions: nDCG@10, Recall@10/100, MRR@10, hit@5.
+
+    A passage counts for its document: its doc_id (BEIR JSONL corpora), else its source, which a qrels
+    corpus-id names when it is a path suffix (library/functools.html).
+
+    \b
+    Example:
+        qa-app eval --queries queries.jsonl --qrels qrels/dev.tsv --mode all --collection scifact
+    """
+    settings = make_settings(**flags)
+    try:
+        queries, qrels = read_queries(queries_path), read_qrels(qrels_path)
+    except EvalInputError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not judged_queries(queries, qrels)[0]:
+        raise click.ClickException("no query in the queries file has a relevant judgement in the qrels")
+    modes = ["hybrid", "dense", "sparse"] if mode == "all" else [mode]
+
+    async def work() -> EvalReport:
+        pipeline = await Pipeline.open(settings)
+        try:
+            return await evaluate(pipeline, queries, qrels, modes, depth=depth, concurrency=concurrency,
+                                  binary=binary, show_progress=not quiet)
+        finally:
+            await pipeline.close()
+
+    report = run(work)
+    click.echo(json.dumps(report.as_dict()) if as_json else report.table())
+
 
 
 @cli.command()
