@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--reload-every", type=float, default=120)
+    parser.add_argument("--log", type=Path, help="Write the server's output here")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="qa-soak-"))
     corpus = work / "python-docs"
@@ -115,8 +116,9 @@ def main() -> None:
     for page in ("functools", "itertools", "collections", "json", "csv", "pathlib", "re", "datetime"):
         shutil.copy(ROOT / "data" / "python-docs" / "library" / f"{page}.rst", corpus)
     port = free_port()
+    log = args.log.open("w") if args.log else subprocess.DEVNULL
     process = subprocess.Popen([*QA_APP, "serve", "--port", str(port), "--milvus-uri", str(work / "soak.db"),
-                                "--watch", str(corpus)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                "--watch", str(corpus)], stdout=log, stderr=subprocess.STDOUT,
                                env={**os.environ, "QA_WATCH_INTERVAL": "2"})
     url = f"http://127.0.0.1:{port}"
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import importlib
 import os
 import threading
@@ -48,6 +49,10 @@ class DenseEncoder:
         self.name = name
         self._model = model
         self._lock = threading.Lock()  # one forward pass at a time: torch already uses every core
+        # A fast tokenizer is not thread-safe (its padding state is shared): counting tokens while a
+        # question is embedded broke batches under load. Counting gets its own copy and lock.
+        self._counter = copy.deepcopy(model.tokenizer)
+        self._counter_lock = threading.Lock()
         self.info = ModelInfo(name, int(model.get_embedding_dimension()), int(model.max_seq_length))
 
     @classmethod
@@ -69,7 +74,8 @@ class DenseEncoder:
         return cls(name, model)
 
     def count_tokens(self, text: str) -> int:
-        encoded = self._model.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)
+        with self._counter_lock:
+            encoded = self._counter(text, add_special_tokens=False, truncation=False, verbose=False)
         return len(encoded["input_ids"])
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
