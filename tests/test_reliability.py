@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -174,9 +175,10 @@ def test_loads_killed_at_random_points_finish_with_exactly_the_right_passages(tm
                                    env={**os.environ, "QA_INSERT_BATCH": "32"})
         assert process.stderr is not None
         progress = b""
-        # Kill at a random moment once writing has begun (the progress bar counts inserted passages);
-        # the first run is killed earlier, while it reads and embeds.
-        while process.poll() is None and (run_number > 0 and b"passage/s" not in progress):
+        # Kill at a random moment once writing has begun (the progress bar counts inserted passages:
+        # wait until it shows some); the first run is killed earlier, while it reads and embeds.
+        while process.poll() is None and run_number > 0 and not re.search(rb"embedding:\s+\d+%\|[^|]*\|\s*[1-9]\d*/",
+                                                                           progress):
             progress += process.stderr.read1(4096)
         time.sleep(rng.uniform(0, 2) if run_number else rng.uniform(3, 6))
         process.send_signal(signal.SIGKILL)
