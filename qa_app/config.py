@@ -97,8 +97,12 @@ class Settings:
 
     @property
     def is_embedded(self) -> bool:
-        """True when the URI names a local Milvus Lite file rather than a server."""
-        return not self.milvus_uri.startswith(("http://", "https://", "tcp://", "unix:"))
+        return is_embedded_uri(self.milvus_uri)
+
+
+def is_embedded_uri(uri: str) -> bool:
+    """True when the URI names a local Milvus Lite file rather than a server."""
+    return not uri.startswith(("http://", "https://", "tcp://", "unix:"))
 
 
 class SettingsError(ValueError):

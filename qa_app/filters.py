@@ -38,9 +38,6 @@ class TextFilter:
     def values(self) -> dict[str, str]:
         return {key: getattr(self, key) for key in FILTER_FIELDS if getattr(self, key)}
 
-    def is_empty(self) -> bool:
-        return not self.values() and not self.corpora
-
 
 CORPUS_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 

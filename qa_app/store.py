@@ -17,6 +17,7 @@ from pymilvus import AnnSearchRequest, AsyncMilvusClient, DataType, Function, Fu
 from pymilvus.exceptions import MilvusException
 
 from qa_app.chunking import HEADING_SEPARATOR, Passage
+from qa_app.config import is_embedded_uri
 from qa_app.errors import ModelMismatch, StoreUnavailable
 from qa_app.filters import string_literal
 from qa_app.encoders import ModelInfo
@@ -106,7 +107,7 @@ class PassageStore:
 
     @property
     def is_embedded(self) -> bool:
-        return not self.uri.startswith(("http://", "https://", "tcp://", "unix:"))
+        return is_embedded_uri(self.uri)
 
     async def _connect(self) -> AsyncMilvusClient:
         if self.is_embedded:
