@@ -38,6 +38,8 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--milvus-uri", help="Milvus Lite file or server URI [QA_MILVUS_URI]"),
         click.option("--collection", help="Collection name [QA_COLLECTION]"),
         click.option("--model", help="Embedding model [QA_MODEL]"),
+        click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]),
+                     help="Embedding arithmetic [QA_PRECISION, default auto]"),
     ]
     for option in reversed(options):
         command = option(command)
@@ -99,6 +101,9 @@ def load(paths: tuple[Path, ...], reset: bool, corpus: str, quiet: bool, as_json
             created = await pipeline.ensure_collection(reset=reset)
             if created and not quiet:
                 click.echo(f"created collection {settings.collection!r} in {settings.milvus_uri}", err=True)
+            if not quiet:
+                info = pipeline.encoder.info
+                click.echo(f"embedding with {info.name} ({info.dim}-d, {info.precision})", err=True)
             return await pipeline.loader(show_progress=not quiet, corpus=corpus).load(paths)
         finally:
             await pipeline.close()

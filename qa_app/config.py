@@ -22,6 +22,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("milvus_token", "", "Token for a Milvus server (user:password or an API key)"),
     Setting("collection", "passages", "Collection name"),
     Setting("model", "all-MiniLM-L6-v2", "Dense embedding model: a packaged name, a folder, or a hub id"),
+    Setting("precision", "auto", "Embedding arithmetic: bf16 or fp32; auto picks bf16 where the CPU multiplies bf16 in hardware"),
     Setting("chunk_tokens", 200, "Most word pieces of body text in one passage"),
     Setting("chunk_overlap", 32, "Word pieces repeated from the end of one passage at the start of the next"),
     Setting("top_k", 5, "Passages returned by default"),
@@ -52,7 +53,7 @@ SETTINGS: tuple[Setting, ...] = (
 
 # Settings where 0 is a meaningful value (everything else numeric must be positive).
 ZERO_ALLOWED = {"chunk_overlap", "llm_temperature", "answer_floor", "dense_weight"}
-CHOICES = {"fusion": ("weighted", "rrf")}
+CHOICES = {"fusion": ("weighted", "rrf"), "precision": ("auto", "bf16", "fp32")}
 
 _DEFAULTS = {s.name: s.default for s in SETTINGS}
 
@@ -63,6 +64,7 @@ class Settings:
     milvus_token: str = _DEFAULTS["milvus_token"]
     collection: str = _DEFAULTS["collection"]
     model: str = _DEFAULTS["model"]
+    precision: str = _DEFAULTS["precision"]
     chunk_tokens: int = _DEFAULTS["chunk_tokens"]
     chunk_overlap: int = _DEFAULTS["chunk_overlap"]
     top_k: int = _DEFAULTS["top_k"]

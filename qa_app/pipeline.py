@@ -83,7 +83,7 @@ class Pipeline:
 
     @classmethod
     async def open(cls, settings: Settings) -> Pipeline:
-        encoder = await asyncio.to_thread(DenseEncoder.load, settings.model)
+        encoder = await asyncio.to_thread(DenseEncoder.load, settings.model, settings.precision)
         store = PassageStore(settings.milvus_uri, settings.collection, token=settings.milvus_token,
                              timeout=settings.timeout)
         return cls(settings, encoder, store, open_llm(settings))
@@ -128,7 +128,7 @@ class Pipeline:
         meta = await store.check_schema()
         encoder = self.encoder
         if meta.get("model") and meta["model"] != encoder.info.name:
-            encoder = await asyncio.to_thread(DenseEncoder.load, meta["model"])
+            encoder = await asyncio.to_thread(DenseEncoder.load, meta["model"], self.settings.precision)
         old = self.store
         self.store, self.encoder = store, encoder
         self.retriever = self._retriever(store, encoder)
@@ -176,6 +176,7 @@ class Pipeline:
 
     async def health(self) -> dict[str, Any]:
         info: dict[str, Any] = {"model": self.encoder.info.name, "dim": self.encoder.info.dim,
+                                "precision": self.encoder.info.precision,
                                 "collection": self.settings.collection, "milvus_uri": self.settings.milvus_uri}
         try:
             exists = await self.store.exists()

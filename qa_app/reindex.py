@@ -52,7 +52,7 @@ async def reindex(settings: Settings, paths: Iterable[Path] = (), *, corpus: str
                 f"aliases. Stop the app and rebuild with qa-app load --reset, or use a Milvus server (docs/deploy.md)")
         number = int(live.rsplit(VERSION_SEPARATOR, 1)[1]) + 1
         target = f"{settings.collection}{VERSION_SEPARATOR}{number}"
-        encoder = await asyncio.to_thread(DenseEncoder.load, settings.model)
+        encoder = await asyncio.to_thread(DenseEncoder.load, settings.model, settings.precision)
         store = PassageStore(settings.milvus_uri, target, token=settings.milvus_token, timeout=settings.timeout)
         pipeline = Pipeline(settings.replace(collection=target), encoder, store)
         try:
