@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from dataclasses import asdict, dataclass, field, replace
 
@@ -110,7 +111,7 @@ class Retriever:
                     self.store.search_dense(vector, depth, expr, corpora),
                     self.store.search_sparse(query.question, depth, expr, corpora),
                 )
-                passages = self._weighted(dense, sparse)[:limit]
+                passages = self._weighted(dense, sparse, limit)
         if recheck:
             passages = [p for p in passages if matches(query.filter, {"text": p.text, "source": p.source,
                                                                        "title": p.title})]
@@ -136,25 +137,26 @@ class Retriever:
         return passages
 
 
-    def _weighted(self, dense: list[Hit], sparse: list[Hit]) -> list[RankedPassage]:
+    def _weighted(self, dense: list[Hit], sparse: list[Hit], limit: int) -> list[RankedPassage]:
         """Fuse by score: each list's scores scaled to 0..1 over its candidates (best 1, last 0), then
-        dense_weight x dense + (1 - dense_weight) x keyword; a passage missing from a list gets 0 there."""
+        dense_weight x dense + (1 - dense_weight) x keyword; a passage missing from a list gets 0 there.
+        Only the best `limit` become passages (this runs on the event loop for every question)."""
         dense_parts = {h.id: self.dense_weight * s for h, s in zip(dense, _scaled(dense))}
         sparse_parts = {h.id: (1 - self.dense_weight) * s for h, s in zip(sparse, _scaled(sparse))}
         hits = {h.id: h for h in [*sparse, *dense]}
+        totals = {i: dense_parts.get(i, 0.0) + sparse_parts.get(i, 0.0) for i in hits}
+        best = heapq.nsmallest(limit, hits, key=lambda i: (-totals[i], i))
         dense_ranks = {h.id: i for i, h in enumerate(dense, 1)}
         sparse_ranks = {h.id: i for i, h in enumerate(sparse, 1)}
-        dense_scores = {h.id: h.score for h in dense}
-        totals = {i: dense_parts.get(i, 0.0) + sparse_parts.get(i, 0.0) for i in hits}
-        order = sorted(hits, key=lambda i: (-totals[i], i))
         passages = []
-        for rank, pid in enumerate(order, 1):
+        for rank, pid in enumerate(best, 1):
             total = totals[pid]
             share = dense_parts.get(pid, 0.0) / total if total else None
-            passages.append(_passage(replace(hits[pid], score=total), rank, dense_rank=dense_ranks.get(pid),
+            dense_rank = dense_ranks.get(pid)
+            passages.append(_passage(hits[pid], rank, score=total, dense_rank=dense_rank,
                                      sparse_rank=sparse_ranks.get(pid),
                                      dense_share=None if share is None else round(share, 3),
-                                     dense_score=_rounded(dense_scores.get(pid))))
+                                     dense_score=None if dense_rank is None else _rounded(dense[dense_rank - 1].score)))
         return passages
 
 
@@ -169,8 +171,8 @@ def _scaled(hits: list[Hit]) -> list[float]:
     return [(h.score - worst) / (best - worst) for h in hits]
 
 
-def _passage(hit: Hit, rank: int, **explain: float | int | None) -> RankedPassage:
-    return RankedPassage(id=hit.id, rank=rank, score=round(hit.score, 6), text=hit.text, source=hit.source,
+def _passage(hit: Hit, rank: int, score: float | None = None, **explain: float | int | None) -> RankedPassage:
+    return RankedPassage(id=hit.id, rank=rank, score=round(hit.score if score is None else score, 6), text=hit.text, source=hit.source,
                          doc_id=hit.doc_id, title=hit.title, headings=hit.headings, chunk=hit.chunk, corpus=hit.corpus,
                          **explain)  # type: ignore[arg-type]
 
