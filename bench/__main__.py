@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.common import BENCH, FULL, QUICK, ROOT, Context, Row, load_average, python_info
 
-ORDER = ["ingestion", "latency", "throughput", "loop_lag", "scale", "onnx_backend"]
+ORDER = ["ingestion", "latency", "throughput", "loop_lag", "scale", "precision"]
 EXTRA = ["what_if"]  # only with --only: evidence for a proposed change, not a benchmark of the app as it is
 
 
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(ORDER + EXTRA)}")
     parser.add_argument("--skip", default="", help="comma-separated benchmarks to leave out")
     parser.add_argument("--scale-1m", action="store_true", help="also insert 1,000,000 passages (~6+ min, ~3 GB)")
-    parser.add_argument("--ndcg-full", action="store_true", help="ONNX nDCG over the whole SciFact corpus (~5-10 min more)")
+    parser.add_argument("--ndcg-full", action="store_true", help="precision: nDCG over the whole SciFact corpus (~5-10 min more)")
     parser.add_argument("--update", type=Path, metavar="RESULTS_JSON",
                         help="re-run the chosen benchmarks and merge them into this earlier result (doc from the merge)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (databases, logs)")
@@ -95,9 +95,9 @@ def main() -> None:
 
 # Row labels of results written before rows carried their module.
 PREFIXES = {"ingestion": ("ingestion",), "latency": ("query latency", "cost of 3"), "throughput": ("throughput",),
-            "loop_lag": ("event-loop lag", "loop_lag"), "scale": ("scale",), "onnx_backend": ("ONNX", "onnx_backend"),
+            "loop_lag": ("event-loop lag", "loop_lag"), "scale": ("scale",), "onnx_backend": ("ONNX", "onnx_backend"), "precision": ("encode speed", "dense nDCG"),
             "what_if": ("what-if",)}
-DETAIL_KEYS = {"onnx_backend": "onnx"}
+DETAIL_KEYS = {"onnx_backend": "onnx"}  # results written before precision replaced it
 
 
 def merge(old: dict, new: dict, rerun: list[str]) -> dict:

