@@ -4,7 +4,9 @@ Method. `qa-app serve` runs as a subprocess on a free 127.0.0.1 port against the
 by `qa-app load`; this process sends POST /ask {"question", "top_k": 5} (hybrid, no LLM), one at a
 time, over a kept-alive HTTP/1.1 connection it speaks directly (bench.common.RawHTTP: a client library
 would add its own CPU time, which is not the server's). The floor runs in this process against a copy of the same .db (Milvus Lite
-opens a file from one process only): `DenseEncoder.encode([q])` on a dedicated worker thread then `PassageStore.search_hybrid` (dense
+opens a file from one process only): `DenseEncoder.encode_questions([q])` (the app's fastest way to
+embed one question: the traced transformer, in the app's precision) on a one-core worker thread, then
+`PassageStore.search_hybrid` (dense
 50 + BM25 50, RRF k=60, limit 5), called directly. Two more in-process variants split the gap:
 "floor with 2 searches" (embed, then the dense and the BM25 search that the default weighted fusion
 runs concurrently, each returning its 50 candidates with their fields) and "Pipeline.ask" (the whole
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench.common import Context, RawHTTP, Row, pct, qa_serve, queries
@@ -26,6 +27,7 @@ GOAL = 1.15
 
 async def _measure(ctx: Context, url: str) -> dict[str, list[float]]:
     from qa_app.config import Settings
+    from qa_app.encoders import question_threads
     from qa_app.pipeline import Pipeline, parse_query
     from qa_app.store import PassageStore
 
@@ -36,10 +38,10 @@ async def _measure(ctx: Context, url: str) -> dict[str, list[float]]:
     encoder = ctx.encoder
     cand, rrf_k = settings.candidates, settings.rrf_k
 
-    pool = ThreadPoolExecutor(1)  # a dedicated worker thread for the floor's model call
+    pool = question_threads(1)  # a worker thread of one core, as the app's question threads are
 
     async def floor_embed(q: str) -> Any:
-        return (await asyncio.get_running_loop().run_in_executor(pool, encoder.encode, [q], 1))[0]
+        return (await asyncio.get_running_loop().run_in_executor(pool, encoder.encode_questions, [q]))[0]
 
     async def floor(q: str) -> None:
         vector = (await floor_embed(q))

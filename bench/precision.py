@@ -52,7 +52,7 @@ def onnx_encoder(model: Path, work: Path) -> Encode:
 def torch_encoder(ctx: Context, precision: str) -> Encode:
     from qa_app.encoders import DenseEncoder
 
-    encoder = DenseEncoder(ctx.encoder.name, ctx.encoder._model, precision)
+    encoder = DenseEncoder.load(ctx.encoder.name, precision)  # its own copy: bf16 changes the weights' dtype
 
     def encode(texts: list[str]) -> np.ndarray:
         started = time.perf_counter()

@@ -131,6 +131,7 @@ class Pipeline:
             encoder = await asyncio.to_thread(DenseEncoder.load, meta["model"], self.settings.precision)
         old = self.store
         self.store, self.encoder = store, encoder
+        self.retriever.batcher.close()
         self.retriever = self._retriever(store, encoder)
         self._checked = False
         self._corpus = None
@@ -145,6 +146,10 @@ class Pipeline:
         await self.store.check_model(self.encoder.info)
         await self.store.ensure(self.encoder.info)
         self._checked = True
+
+    async def warm_up(self) -> None:
+        """Embed one question, so that the first user's does not wait for the model's threads and trace."""
+        await self.retriever.batcher.encode("warm up")
 
     async def ask(self, query: Query) -> SearchResult:
         await self.ready()
@@ -177,6 +182,8 @@ class Pipeline:
     async def health(self) -> dict[str, Any]:
         info: dict[str, Any] = {"model": self.encoder.info.name, "dim": self.encoder.info.dim,
                                 "precision": self.encoder.info.precision,
+                                "question_batches": {"model_calls": self.retriever.batcher.calls,
+                                                     "questions": self.retriever.batcher.questions},
                                 "collection": self.settings.collection, "milvus_uri": self.settings.milvus_uri}
         try:
             exists = await self.store.exists()
@@ -209,6 +216,7 @@ class Pipeline:
             await asyncio.sleep(interval)
 
     async def close(self) -> None:
+        self.retriever.batcher.close()
         await self.store.close()
         if self.named_store is not self.store:
             await self.named_store.close()

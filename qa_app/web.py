@@ -281,6 +281,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None, watch: list
         own = pipeline is None
         opened = await Pipeline.open(settings) if own else pipeline
         assert opened is not None
+        await opened.warm_up()
         watcher = asyncio.create_task(opened.watch(watch, settings.watch_interval)) if watch else None
         try:
             yield {"pipeline": opened}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from qa_app.encoders import DenseEncoder, native_bf16, resolve_precision
+from qa_app.encoders import DenseEncoder, QueryBatcher, native_bf16, question_threads, resolve_precision
 
 
 def test_counting_tokens_while_embedding_in_other_threads_breaks_nothing(encoder: DenseEncoder) -> None:
@@ -38,11 +39,11 @@ def test_counting_tokens_while_embedding_in_other_threads_breaks_nothing(encoder
     assert errors == []
 
 
-def test_bf16_vectors_point_where_fp32_ones_do(encoder: DenseEncoder) -> None:
+def test_bf16_vectors_point_where_fp32_ones_do() -> None:
     texts = ["How do I cache method calls?", "Vitamin D deficiency and multiple sclerosis risk.",
              "The quick brown fox jumps over the lazy dog. " * 20, "x"]
-    fp32 = DenseEncoder(encoder.name, encoder._model, "fp32").encode(texts)
-    bf16 = DenseEncoder(encoder.name, encoder._model, "bf16").encode(texts)
+    fp32 = DenseEncoder.load("all-MiniLM-L6-v2", "fp32").encode(texts)
+    bf16 = DenseEncoder.load("all-MiniLM-L6-v2", "bf16").encode(texts)
     assert bf16.dtype == np.float32 and bf16.shape == fp32.shape
     np.testing.assert_allclose(np.linalg.norm(bf16, axis=1), 1.0, rtol=1e-5)
     cosines = np.sum(fp32 * bf16, axis=1)
@@ -56,3 +57,65 @@ def test_auto_precision_follows_the_cpu(encoder: DenseEncoder) -> None:
     assert encoder.info.precision == resolve_precision("auto")
     with pytest.raises(ValueError, match="precision must be one of auto, bf16, fp32"):
         resolve_precision("fp16")
+
+
+def test_questions_embed_as_passages_do_and_in_any_batch(encoder: DenseEncoder) -> None:
+    questions = ["How do I cache method calls?", "what is a generator", "Vitamin D and multiple sclerosis",
+                 "x", "How do I read a file line by line in Python without loading all of it?"]
+    reference = encoder.encode(questions)
+    together = encoder.encode_questions(questions)
+    one_by_one = np.concatenate([encoder.encode_questions([q]) for q in questions])
+    assert np.sum(reference * together, axis=1).min() > 0.9999
+    assert np.sum(reference * one_by_one, axis=1).min() > 0.9999
+    np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, rtol=1e-5)
+
+
+def test_question_threads_use_one_core_each_and_leave_torch_as_it_was() -> None:
+    import torch
+
+    default = torch.get_num_threads()
+    pool = question_threads(2)
+    try:
+        assert set(pool.map(lambda _: torch.get_num_threads(), range(8))) == {1}
+        seen: list[int] = []
+        later = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        later.start()
+        later.join()
+        assert seen == [default] and torch.get_num_threads() == default
+    finally:
+        pool.shutdown()
+
+
+def test_the_batcher_answers_every_question_with_its_own_vector(encoder: DenseEncoder) -> None:
+    questions = [f"question number {i} about {topic}" for i, topic in enumerate(["files", "sets", "caching"] * 12)]
+    reference = encoder.encode_questions(questions)
+
+    async def ask_all() -> tuple[list[np.ndarray], QueryBatcher]:
+        batcher = QueryBatcher(encoder, max_batch=8, threads=2)
+        try:
+            return list(await asyncio.gather(*(batcher.encode(q) for q in questions))), batcher
+        finally:
+            batcher.close()
+
+    vectors, batcher = asyncio.run(ask_all())
+    assert np.sum(np.stack(vectors) * reference, axis=1).min() > 0.9999
+    assert batcher.questions == len(questions) and 1 < batcher.calls < len(questions)  # shared model calls
+
+
+def test_a_failing_model_call_fails_every_question_in_its_batch(encoder: DenseEncoder) -> None:
+    class Broken(DenseEncoder):
+        def encode_questions(self, texts: list[str]) -> np.ndarray:
+            raise RuntimeError("model exploded")
+
+    broken = Broken.__new__(Broken)
+    broken.__dict__.update(encoder.__dict__)
+
+    async def ask_all() -> list[BaseException | np.ndarray]:
+        batcher = QueryBatcher(broken, threads=1)
+        try:
+            return await asyncio.gather(*(batcher.encode(f"q{i}") for i in range(5)), return_exceptions=True)
+        finally:
+            batcher.close()
+
+    results = asyncio.run(ask_all())
+    assert all(isinstance(r, RuntimeError) and "model exploded" in str(r) for r in results)
