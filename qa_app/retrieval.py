@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 from qa_app.encoders import QueryBatcher
 from qa_app.filters import TextFilter, build_expression, matches, needs_recheck
@@ -45,7 +45,7 @@ class RankedPassage:
         return " + ".join(names) or "-"
 
     def as_dict(self) -> dict[str, object]:
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict() deep-copies: 6x slower
         data["headings"] = list(self.headings)
         data["found_by"] = self.found_by
         return data
