@@ -42,8 +42,8 @@ class Sizes:
     scifact_docs: int          # SciFact slice for the ingestion ratio and the served collection
     pydocs_pages: int          # Python-docs .rst pages for the second ingestion ratio
     ingest_reps: int           # floor/load alternations (floor, load, floor, ... ends with a floor)
-    latency_rounds: int        # interleaved rounds of HTTP / floor / floor-3-searches
-    latency_per_round: int     # sequential requests per variant per round
+    latency_rounds: int        # rounds of one block per variant (HTTP, floor, floor with 2 searches, Pipeline.ask)
+    latency_per_round: int     # consecutive requests per variant per round (a block)
     tput_seconds: float        # measuring window per subject per round at concurrency 16
     tput_rounds: int
     lag_load_docs: int         # SciFact docs loaded in-process while the loop is probed
@@ -58,7 +58,7 @@ class Sizes:
 QUICK = Sizes("quick", scifact_docs=150, pydocs_pages=3, ingest_reps=1, latency_rounds=2, latency_per_round=15,
               tput_seconds=4, tput_rounds=1, lag_load_docs=60, lag_seconds=4, scale_sizes=(2_000, 10_000),
               scale_queries=30, speed_passages=120, ndcg_full_corpus=False, ndcg_sample_docs=300)
-FULL = Sizes("full", scifact_docs=400, pydocs_pages=6, ingest_reps=1, latency_rounds=4, latency_per_round=40,
+FULL = Sizes("full", scifact_docs=400, pydocs_pages=6, ingest_reps=1, latency_rounds=12, latency_per_round=20,
              tput_seconds=6, tput_rounds=3, lag_load_docs=300, lag_seconds=10, scale_sizes=(10_000, 100_000),
              scale_queries=100, speed_passages=400, ndcg_full_corpus=False, ndcg_sample_docs=1000)
 
