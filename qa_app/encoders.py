@@ -27,6 +27,7 @@ PACKAGED_MODELS = {
 
 
 PRECISIONS = ("auto", "bf16", "fp32")
+PAD_MULTIPLE = 8  # question tokens are padded to a multiple of this (see _pad_to_multiple)
 
 
 class ModelNotFound(Exception):
@@ -125,7 +126,7 @@ class DenseEncoder:
         model = self._model
         prompt = model.prompts.get(model.default_prompt_name) if model.default_prompt_name else None
         with self._question_lock:  # the tokenizer is not thread-safe
-            features = model.preprocess(texts, prompt=prompt)
+            features = _pad_to_multiple(model.preprocess(texts, prompt=prompt), PAD_MULTIPLE)
             traced = self._traced_transformer(features)
         with torch.inference_mode(), self._autocast():
             if traced is None:
@@ -179,6 +180,25 @@ class DenseEncoder:
 
         with torch.autocast("cpu", dtype=torch.bfloat16):  # thread-local: entered on the calling thread
             yield
+
+
+def _pad_to_multiple(features: dict[str, Any], multiple: int) -> dict[str, Any]:
+    """Token tensors padded (masked out) to a length that is a multiple of `multiple`: the results do
+    not change, and far fewer distinct shapes reach the model, each of which costs kernel set-up
+    the first time it is seen."""
+    import torch
+
+    mask = features.get("attention_mask")
+    if mask is None or mask.dim() != 2:
+        return features
+    extra = -mask.shape[1] % multiple
+    if extra == 0:
+        return features
+    padded = dict(features)
+    for key in ("input_ids", "attention_mask", "token_type_ids"):
+        if key in padded and isinstance(padded[key], torch.Tensor) and padded[key].dim() == 2:
+            padded[key] = torch.nn.functional.pad(padded[key], (0, extra), value=0)
+    return padded
 
 
 def _last_hidden_state(transformer: Any) -> Any:
