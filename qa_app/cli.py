@@ -14,13 +14,11 @@ import click
 import uvicorn
 from starlette.testclient import TestClient
 
-from qa_app.config import Settings, SettingsError, load_settings, settings_environment
+from qa_app.config import CHOICES, Settings, SettingsError, load_settings, settings_environment
 from qa_app.encoders import ModelNotFound
 from qa_app.evaluation import (DEFAULT_DEPTH, EvalInputError, EvalReport, evaluate, judged_queries, read_qrels,
                                read_queries)
 from qa_app.errors import QAError
-from qa_app.evaluation import (DEFAULT_DEPTH, EvalInputError, EvalReport, evaluate, judged_queries, read_qrels,
-                               read_queries)
 from qa_app.ingest import LoadError, LoadReport
 from qa_app.filters import FilterError, check_corpus
 from qa_app.pipeline import CollectionMissing, Pipeline, parse_query
@@ -38,7 +36,7 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--milvus-uri", help="Milvus Lite file or server URI [QA_MILVUS_URI]"),
         click.option("--collection", help="Collection name [QA_COLLECTION]"),
         click.option("--model", help="Embedding model [QA_MODEL]"),
-        click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]),
+        click.option("--precision", type=click.Choice(CHOICES["precision"]),
                      help="Embedding arithmetic [QA_PRECISION, default auto]"),
     ]
     for option in reversed(options):
@@ -232,7 +230,6 @@ def eval_command(queries_path: Path, qrels_path: Path, mode: str, concurrency: i
 
     report = run(work)
     click.echo(json.dumps(report.as_dict()) if as_json else report.table())
-
 
 
 @cli.command()
