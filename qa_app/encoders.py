@@ -156,7 +156,7 @@ class DenseEncoder:
                 warnings.simplefilter("ignore")  # tracer notes on Python branches: checked below instead
                 traced = torch.jit.freeze(torch.jit.trace(
                     traced_from, (example["input_ids"], example["attention_mask"]), check_trace=False))
-                check = first({k: v for k, v in example.items()})["token_embeddings"]
+                check = first(dict(example))["token_embeddings"]
                 if not torch.allclose(traced(example["input_ids"], example["attention_mask"]).float(), check.float(),
                                       atol=1e-3):
                     return None

@@ -172,9 +172,9 @@ def _scaled(hits: list[Hit]) -> list[float]:
 
 
 def _passage(hit: Hit, rank: int, score: float | None = None, **explain: float | int | None) -> RankedPassage:
-    return RankedPassage(id=hit.id, rank=rank, score=round(hit.score if score is None else score, 6), text=hit.text, source=hit.source,
-                         doc_id=hit.doc_id, title=hit.title, headings=hit.headings, chunk=hit.chunk, corpus=hit.corpus,
-                         **explain)  # type: ignore[arg-type]
+    return RankedPassage(id=hit.id, rank=rank, score=round(hit.score if score is None else score, 6), text=hit.text,
+                         source=hit.source, doc_id=hit.doc_id, title=hit.title, headings=hit.headings, chunk=hit.chunk,
+                         corpus=hit.corpus, **explain)  # type: ignore[arg-type]
 
 
 def _ranked(hits: list[Hit], *, dense: bool) -> list[RankedPassage]:
