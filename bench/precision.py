@@ -26,7 +26,7 @@ import numpy as np
 from bench.common import CACHE, ONNX_PY, SCIFACT, Context, Row, median, on_worker
 
 TOLERANCE = 0.005
-Encode = Callable[[list[str]], np.ndarray]
+Encode = Callable[[list[str]], tuple[np.ndarray, float]]  # vectors, and the seconds the encoding took
 
 
 def _onnx_worker(*args: str) -> dict[str, Any]:
@@ -38,13 +38,12 @@ def _onnx_worker(*args: str) -> dict[str, Any]:
 
 
 def onnx_encoder(model: Path, work: Path) -> Encode:
-    def encode(texts: list[str]) -> np.ndarray:
+    def encode(texts: list[str]) -> tuple[np.ndarray, float]:
         tag = hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:8]
         src, dst = work / f"onnx-{tag}.json", work / f"onnx-{tag}.npy"
         src.write_text(json.dumps(texts))
         result = _onnx_worker("encode", "--model", str(model), "--texts", str(src), "--out", str(dst))
-        encode.seconds = result["seconds"]  # type: ignore[attr-defined]  # the loop only, not the process start
-        return np.load(dst)
+        return np.load(dst), result["seconds"]  # the worker's encode loop only, not its start
 
     return encode
 
@@ -54,18 +53,12 @@ def torch_encoder(ctx: Context, precision: str) -> Encode:
 
     encoder = DenseEncoder.load(ctx.encoder.name, precision)  # its own copy: bf16 changes the weights' dtype
 
-    def encode(texts: list[str]) -> np.ndarray:
+    def encode(texts: list[str]) -> tuple[np.ndarray, float]:
         started = time.perf_counter()
         vectors = on_worker(encoder.encode, texts, 32)
-        encode.seconds = time.perf_counter() - started  # type: ignore[attr-defined]
-        return vectors
+        return vectors, time.perf_counter() - started
 
     return encode
-
-
-def timed(encode: Encode, texts: list[str]) -> tuple[np.ndarray, float]:
-    vectors = encode(texts)
-    return vectors, encode.seconds  # type: ignore[attr-defined]
 
 
 def cached(key: str, compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
@@ -117,7 +110,7 @@ def run(ctx: Context) -> None:
     vectors: dict[str, np.ndarray] = {}
     seconds: dict[str, list[float]] = {name: [] for name in backends}
     for name in [*backends, "fp32"]:
-        vecs, took = timed(backends[name], texts)
+        vecs, took = backends[name](texts)
         vectors.setdefault(name, vecs)
         seconds[name].append(took)
     rates = {name: len(texts) / median(s) for name, s in seconds.items()}
@@ -140,8 +133,8 @@ def run(ctx: Context) -> None:
     from_cache: dict[str, bool] = {}
     for name, encode in backends.items():
         key = hashlib.sha256(f"{name}|{model_keys[name]}|{text_key}".encode()).hexdigest()[:16]
-        doc_vecs, from_cache[name] = cached(f"{name}-{key}", lambda: encode(doc_texts))
-        scores[name] = ndcg(doc_vecs, doc_ids, encode(q_texts), qids, qrels)
+        doc_vecs, from_cache[name] = cached(f"{name}-{key}", lambda: encode(doc_texts)[0])
+        scores[name] = ndcg(doc_vecs, doc_ids, encode(q_texts)[0], qids, qrels)
     corpus = f"{len(docs)} docs" + ("" if ctx.sizes.ndcg_full_corpus else " (judged + sample: not the full corpus)")
     ctx.log("precision: dense nDCG@10 " + ", ".join(f"{n} {s:.4f}" for n, s in scores.items()) + f" ({corpus})")
     ctx.details["precision"] = {
