@@ -87,31 +87,34 @@ class Retriever:
         limit = max(query.top_k, self.candidates) if recheck else query.top_k
         depth = max(self.candidates, limit)
         corpora = query.filter.corpora
-        vector = await self.batcher.encode(query.question) if query.mode != "sparse" else None
-        embedded = time.perf_counter()
-        if query.mode == "dense":
-            assert vector is not None
-            hits = await self.store.search_dense(vector, limit, expr, corpora)
-            passages = _ranked(hits, dense=True)
-        elif query.mode == "sparse":
-            hits = await self.store.search_sparse(query.question, limit, expr, corpora)
-            passages = _ranked(hits, dense=False)
-        else:
-            assert vector is not None
-            if self.fusion == "rrf":
-                fused, dense, sparse = await asyncio.gather(
-                    self.store.search_hybrid(vector, query.question, limit, candidates=depth, rrf_k=self.rrf_k,
-                                             expr=expr, partitions=corpora),
-                    self.store.search_dense(vector, depth, expr, corpora),
-                    self.store.search_sparse(query.question, depth, expr, corpora),
-                )
-                passages = self._explained(fused, dense, sparse)
+        # BM25 needs no embedding: its search runs while the question is embedded.
+        keyword = asyncio.ensure_future(self.store.search_sparse(
+            query.question, depth if query.mode == "hybrid" else limit, expr, corpora)) if query.mode != "dense" else None
+        try:
+            vector = await self.batcher.encode(query.question) if query.mode != "sparse" else None
+            embedded = time.perf_counter()
+            if query.mode == "dense":
+                assert vector is not None
+                passages = _ranked(await self.store.search_dense(vector, limit, expr, corpora), dense=True)
+            elif query.mode == "sparse":
+                assert keyword is not None
+                passages = _ranked(await keyword, dense=False)
             else:
-                dense, sparse = await asyncio.gather(
-                    self.store.search_dense(vector, depth, expr, corpora),
-                    self.store.search_sparse(query.question, depth, expr, corpora),
-                )
-                passages = self._weighted(dense, sparse, limit)
+                assert vector is not None and keyword is not None
+                if self.fusion == "rrf":
+                    fused, dense, sparse = await asyncio.gather(
+                        self.store.search_hybrid(vector, query.question, limit, candidates=depth, rrf_k=self.rrf_k,
+                                                 expr=expr, partitions=corpora),
+                        self.store.search_dense(vector, depth, expr, corpora),
+                        keyword,
+                    )
+                    passages = self._explained(fused, dense, sparse)
+                else:
+                    dense, sparse = await asyncio.gather(self.store.search_dense(vector, depth, expr, corpora), keyword)
+                    passages = self._weighted(dense, sparse, limit)
+        finally:
+            if keyword is not None:
+                _settle(keyword)
         if recheck:
             passages = [p for p in passages if matches(query.filter, {"text": p.text, "source": p.source,
                                                                        "title": p.title})]
@@ -181,6 +184,15 @@ def _ranked(hits: list[Hit], *, dense: bool) -> list[RankedPassage]:
     if dense:
         return [_passage(h, i, dense_rank=i, dense_score=_rounded(h.score)) for i, h in enumerate(hits, 1)]
     return [_passage(h, i, sparse_rank=i) for i, h in enumerate(hits, 1)]
+
+
+def _settle(task: asyncio.Future[list[Hit]]) -> None:
+    """Cancel `task` if it still runs (the request failed before it was needed), and mark its failure
+    as seen: the request's own error is the one reported."""
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
 
 
 def _rounded(value: float | None) -> float | None:

@@ -1,8 +1,13 @@
-"""Weighted fusion of the dense and keyword lists (pure logic: hits built by hand)."""
+"""Weighted fusion of the dense and keyword lists, and the order of the searches (pure logic: hits
+and stores built by hand)."""
 
+import asyncio
+import gc
+
+import numpy as np
 import pytest
 
-from qa_app.retrieval import Retriever, _scaled
+from qa_app.retrieval import Query, Retriever, _scaled
 from qa_app.store import Hit
 
 
@@ -38,3 +43,73 @@ def test_weighted_fusion_keeps_only_the_best_limit_in_the_same_order() -> None:
     best = retriever._weighted(dense, sparse, 5)
     assert len(everything) == 30 and [p.rank for p in best] == [1, 2, 3, 4, 5]
     assert best == everything[:5]
+
+
+class OrderedStore:
+    """Records the order of searches; the embedding waits until the keyword search has started."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.keyword_started = asyncio.Event()
+        self.keyword_error: Exception | None = None
+
+    async def search_sparse(self, text: str, limit: int, expr: str = "", partitions: object = ()) -> list[Hit]:
+        self.events.append("keyword")
+        self.keyword_started.set()
+        if self.keyword_error:
+            raise self.keyword_error
+        return [hit("k", 3.0), hit("d", 1.0)]
+
+    async def search_dense(self, vector: object, limit: int, expr: str = "", partitions: object = ()) -> list[Hit]:
+        self.events.append("dense")
+        return [hit("d", 0.9), hit("e", 0.5)]
+
+    async def search_hybrid(self, vector: object, text: str, limit: int, **options: object) -> list[Hit]:
+        self.events.append("hybrid")
+        return [hit("d", 0.03), hit("k", 0.02), hit("e", 0.01)]
+
+
+class WaitingEmbedder:
+    def __init__(self, store: OrderedStore, error: Exception | None = None) -> None:
+        self.store, self.error = store, error
+
+    async def encode(self, text: str) -> np.ndarray:
+        await asyncio.wait_for(self.store.keyword_started.wait(), 5)  # fails unless BM25 runs meanwhile
+        self.store.events.append("embedded")
+        if self.error:
+            raise self.error
+        return np.ones(4, dtype=np.float32)
+
+
+@pytest.mark.parametrize("fusion", ["weighted", "rrf"])
+def test_the_keyword_search_runs_while_the_question_is_embedded(fusion: str) -> None:
+    store = OrderedStore()
+    retriever = Retriever(store, WaitingEmbedder(store), candidates=10, rrf_k=60, fusion=fusion)  # type: ignore[arg-type]
+    result = asyncio.run(retriever.search(Query("why?", top_k=3)))
+    assert store.events[:2] == ["keyword", "embedded"] and store.events.count("keyword") == 1
+    assert {p.id for p in result.passages} == {"k", "d", "e"}
+    assert next(p for p in result.passages if p.id == "d").found_by == "dense + keyword"
+
+
+def test_a_failed_embedding_is_the_error_reported_and_leaves_no_keyword_task_behind() -> None:
+    store = OrderedStore()
+    store.keyword_error = RuntimeError("keyword failed too")
+    retriever = Retriever(store, WaitingEmbedder(store, ValueError("model failed")), candidates=10, rrf_k=60)  # type: ignore[arg-type]
+    unretrieved: list[object] = []
+
+    async def ask() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: unretrieved.append(context))
+        with pytest.raises(ValueError, match="model failed"):
+            await retriever.search(Query("why?"))
+        await asyncio.sleep(0)
+
+    asyncio.run(ask())
+    gc.collect()
+    assert unretrieved == []
+
+
+def test_keyword_mode_never_embeds() -> None:
+    store = OrderedStore()
+    retriever = Retriever(store, None, candidates=10, rrf_k=60)  # type: ignore[arg-type]
+    result = asyncio.run(retriever.search(Query("why?", mode="sparse")))
+    assert store.events == ["keyword"] and [p.id for p in result.passages] == ["k", "d"]
