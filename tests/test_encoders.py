@@ -118,3 +118,29 @@ def test_a_failing_model_call_fails_every_question_in_its_batch(encoder: DenseEn
 
     results = asyncio.run(ask_all())
     assert all(isinstance(r, RuntimeError) and "model exploded" in str(r) for r in results)
+
+
+def test_a_packed_copy_computes_what_the_model_does_and_shares_its_other_tensors() -> None:
+    import torch
+
+    from qa_app.packed_linear import PackedLinear, packed_copy
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(384, 1536), torch.nn.GELU(), torch.nn.LayerNorm(1536),
+                                torch.nn.Linear(1536, 384)).to(torch.bfloat16).eval()
+    packed = packed_copy(model)
+    if packed is None:
+        pytest.skip("this build of torch cannot pack linear layers")
+    assert isinstance(packed[0], PackedLinear) and isinstance(model[0], torch.nn.Linear)
+    assert packed[2].weight is model[2].weight and packed[0].bias is model[0].bias
+    for shape in [(1, 16, 384), (3, 40, 384), (64, 384)]:
+        x = torch.randn(*shape)
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            torch.testing.assert_close(packed(x).float(), model(x).float(), atol=1e-2, rtol=1e-2)
+
+
+@pytest.mark.skipif(not native_bf16(), reason="packed layers are used in bf16, the default only where the CPU has it")
+def test_bf16_questions_run_through_packed_linear_layers(encoder: DenseEncoder) -> None:
+    encoder.encode_questions(["How do I cache method calls?"])
+    graph = str(encoder._traced.inlined_graph)
+    assert "mkldnn::_linear_pointwise" in graph and "aten::linear" not in graph
