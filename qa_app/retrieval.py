@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 
 from qa_app.encoders import QueryBatcher
 from qa_app.filters import TextFilter, build_expression, matches, needs_recheck
-from qa_app.store import Hit, PassageStore
+from qa_app.store import Hit, HitList, PassageStore
 
 MODES = ("hybrid", "dense", "sparse")
 
@@ -124,10 +125,9 @@ class Retriever:
                    "total": (done - started) * 1000}
         return SearchResult(query, passages[: query.top_k], {k: round(v, 2) for k, v in timings.items()})
 
-    def _explained(self, fused: list[Hit], dense: list[Hit], sparse: list[Hit]) -> list[RankedPassage]:
-        dense_ranks = {h.id: i for i, h in enumerate(dense, 1)}
-        dense_scores = {h.id: h.score for h in dense}
-        sparse_ranks = {h.id: i for i, h in enumerate(sparse, 1)}
+    def _explained(self, fused: HitList, dense: HitList, sparse: HitList) -> list[RankedPassage]:
+        dense_ranks = {pid: i for i, pid in enumerate(dense.ids, 1)}
+        sparse_ranks = {pid: i for i, pid in enumerate(sparse.ids, 1)}
         passages = []
         for rank, hit in enumerate(fused, 1):
             d, s = dense_ranks.get(hit.id), sparse_ranks.get(hit.id)
@@ -136,42 +136,40 @@ class Retriever:
             share = d_part / (d_part + s_part) if d_part + s_part else None
             passages.append(_passage(hit, rank, dense_rank=d, sparse_rank=s,
                                      dense_share=None if share is None else round(share, 3),
-                                     dense_score=_rounded(dense_scores.get(hit.id))))
+                                     dense_score=None if d is None else _rounded(dense.scores[d - 1])))
         return passages
 
-
-    def _weighted(self, dense: list[Hit], sparse: list[Hit], limit: int) -> list[RankedPassage]:
+    def _weighted(self, dense: HitList, sparse: HitList, limit: int) -> list[RankedPassage]:
         """Fuse by score: each list's scores scaled to 0..1 over its candidates (best 1, last 0), then
         dense_weight x dense + (1 - dense_weight) x keyword; a passage missing from a list gets 0 there.
         Only the best `limit` become passages (this runs on the event loop for every question)."""
-        dense_parts = {h.id: self.dense_weight * s for h, s in zip(dense, _scaled(dense))}
-        sparse_parts = {h.id: (1 - self.dense_weight) * s for h, s in zip(sparse, _scaled(sparse))}
-        hits = {h.id: h for h in [*sparse, *dense]}
-        totals = {i: dense_parts.get(i, 0.0) + sparse_parts.get(i, 0.0) for i in hits}
-        best = heapq.nsmallest(limit, hits, key=lambda i: (-totals[i], i))
-        dense_ranks = {h.id: i for i, h in enumerate(dense, 1)}
-        sparse_ranks = {h.id: i for i, h in enumerate(sparse, 1)}
+        dense_parts = {pid: self.dense_weight * s for pid, s in zip(dense.ids, _scaled(dense.scores))}
+        sparse_parts = {pid: (1 - self.dense_weight) * s for pid, s in zip(sparse.ids, _scaled(sparse.scores))}
+        dense_ranks = {pid: i for i, pid in enumerate(dense.ids, 1)}
+        sparse_ranks = {pid: i for i, pid in enumerate(sparse.ids, 1)}
+        totals = {pid: dense_parts.get(pid, 0.0) + sparse_parts.get(pid, 0.0) for pid in [*sparse.ids, *dense.ids]}
+        best = heapq.nsmallest(limit, totals, key=lambda pid: (-totals[pid], pid))
         passages = []
         for rank, pid in enumerate(best, 1):
             total = totals[pid]
             share = dense_parts.get(pid, 0.0) / total if total else None
-            dense_rank = dense_ranks.get(pid)
-            passages.append(_passage(hits[pid], rank, score=total, dense_rank=dense_rank,
-                                     sparse_rank=sparse_ranks.get(pid),
+            dense_rank, sparse_rank = dense_ranks.get(pid), sparse_ranks.get(pid)
+            hit = dense[dense_rank - 1] if dense_rank else sparse[sparse_rank - 1]  # type: ignore[operator]
+            passages.append(_passage(hit, rank, score=total, dense_rank=dense_rank, sparse_rank=sparse_rank,
                                      dense_share=None if share is None else round(share, 3),
-                                     dense_score=None if dense_rank is None else _rounded(dense[dense_rank - 1].score)))
+                                     dense_score=None if dense_rank is None else _rounded(dense.scores[dense_rank - 1])))
         return passages
 
 
-def _scaled(hits: list[Hit]) -> list[float]:
+def _scaled(scores: list[float]) -> list[float]:
     """Scores mapped to 1 for the first hit and 0 for the last, whichever way the backend orders them
     (Milvus Lite 3.x reports BM25 as negative distances)."""
-    if not hits:
+    if not scores:
         return []
-    best, worst = hits[0].score, hits[-1].score
+    best, worst = scores[0], scores[-1]
     if best == worst:
-        return [1.0] * len(hits)
-    return [(h.score - worst) / (best - worst) for h in hits]
+        return [1.0] * len(scores)
+    return [(s - worst) / (best - worst) for s in scores]
 
 
 def _passage(hit: Hit, rank: int, score: float | None = None, **explain: float | int | None) -> RankedPassage:
@@ -180,13 +178,13 @@ def _passage(hit: Hit, rank: int, score: float | None = None, **explain: float |
                          corpus=hit.corpus, **explain)  # type: ignore[arg-type]
 
 
-def _ranked(hits: list[Hit], *, dense: bool) -> list[RankedPassage]:
+def _ranked(hits: Sequence[Hit], *, dense: bool) -> list[RankedPassage]:
     if dense:
         return [_passage(h, i, dense_rank=i, dense_score=_rounded(h.score)) for i, h in enumerate(hits, 1)]
     return [_passage(h, i, sparse_rank=i) for i, h in enumerate(hits, 1)]
 
 
-def _settle(task: asyncio.Future[list[Hit]]) -> None:
+def _settle(task: asyncio.Future[HitList]) -> None:
     """Cancel `task` if it still runs (the request failed before it was needed), and mark its failure
     as seen: the request's own error is the one reported."""
     if not task.done():

@@ -9,7 +9,7 @@ import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import numpy as np
 import grpc
@@ -79,6 +79,39 @@ def passage_row(passage: Passage, vector: np.ndarray) -> dict[str, Any]:
     return row
 
 
+class HitList(Sequence[Hit]):
+    """One search's ranking: every id and score at once, each whole Hit built when first read. A
+    search returns dozens of candidates, of which fusion keeps a few: building them all cost more
+    event-loop time than the rest of the request's own code."""
+
+    def __init__(self, ids: list[str], scores: list[float], build: Callable[[int], Hit]) -> None:
+        self.ids = ids
+        self.scores = scores
+        self._build = build
+        self._built: dict[int, Hit] = {}
+
+    @classmethod
+    def of(cls, hits: Sequence[Hit]) -> HitList:
+        return cls([h.id for h in hits], [h.score for h in hits], hits.__getitem__)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> Hit: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Hit]: ...
+
+    def __getitem__(self, index: int | slice) -> Hit | list[Hit]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        index = range(len(self))[index]  # IndexError as a list raises it; negative indexes work
+        if index not in self._built:
+            self._built[index] = self._build(index)
+        return self._built[index]
+
+
 def _hit(raw: Any, score: float | None = None) -> Hit:
     entity = raw.get("entity") or raw
     headings = entity.get("headings") or ""
@@ -88,6 +121,13 @@ def _hit(raw: Any, score: float | None = None) -> Hit:
         title=entity.get("title", ""), headings=tuple(headings.split(HEADING_SEPARATOR)) if headings else (),
         chunk=int(entity.get("chunk", 0)), corpus=entity.get("corpus") or "default",
     )
+
+
+def _hit_list(rows: Any) -> HitList:
+    """pymilvus's hits of one query as a HitList, read through their id and distance columns."""
+    if not rows:
+        return HitList.of([])
+    return HitList([str(i) for i in rows.ids], [float(d) for d in rows.distances], lambda i: _hit(rows[i]))
 
 
 class PassageStore:
@@ -455,18 +495,18 @@ class PassageStore:
     # -- search --------------------------------------------------------------------------------
 
     async def search_dense(self, vector: np.ndarray, limit: int, expr: str = "",
-                           partitions: Sequence[str] = ()) -> list[Hit]:
+                           partitions: Sequence[str] = ()) -> HitList:
         return await self._search(vector.tolist(), "dense", limit, expr, partitions)
 
-    async def search_sparse(self, text: str, limit: int, expr: str = "", partitions: Sequence[str] = ()) -> list[Hit]:
+    async def search_sparse(self, text: str, limit: int, expr: str = "", partitions: Sequence[str] = ()) -> HitList:
         return await self._search(text, "sparse", limit, expr, partitions)
 
-    async def _search(self, data: Any, field: str, limit: int, expr: str, partitions: Sequence[str]) -> list[Hit]:
+    async def _search(self, data: Any, field: str, limit: int, expr: str, partitions: Sequence[str]) -> HitList:
         names = await self._partition_names(partitions)
         result = await self._searching(lambda c: c.search(
             self.collection, data=[data], anns_field=field, limit=limit, filter=expr, partition_names=names,
             output_fields=OUTPUT_FIELDS, timeout=self.timeout))
-        return [_hit(raw) for raw in result[0]] if result else []
+        return _hit_list(result[0] if result else [])
 
     async def _searching(self, operation: Callable[[AsyncMilvusClient], Awaitable[Any]]) -> Any:
         """A search; None for an empty collection, where Milvus Lite's BM25 divides by a zero average
@@ -496,7 +536,7 @@ class PassageStore:
         return names or None
 
     async def search_hybrid(self, vector: np.ndarray, text: str, limit: int, *, candidates: int,
-                            rrf_k: int, expr: str = "", partitions: Sequence[str] = ()) -> list[Hit]:
+                            rrf_k: int, expr: str = "", partitions: Sequence[str] = ()) -> HitList:
         """Dense and BM25 requests, each with the same filter (Lite ignores a top-level one), fused by RRF."""
         requests = [
             AnnSearchRequest(data=[vector.tolist()], anns_field="dense", param={"metric_type": "IP"},
@@ -508,7 +548,7 @@ class PassageStore:
         result = await self._searching(lambda c: c.hybrid_search(
             self.collection, requests, RRFRanker(rrf_k), limit=limit, output_fields=OUTPUT_FIELDS,
             partition_names=names, timeout=self.timeout))
-        return [_hit(raw) for raw in result[0]] if result else []
+        return _hit_list(result[0] if result else [])
 
 
 def _connection_lost(exc: BaseException) -> bool:

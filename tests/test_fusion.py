@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qa_app.retrieval import Query, Retriever, _scaled
-from qa_app.store import Hit
+from qa_app.store import Hit, HitList
 
 
 def hit(pid: str, score: float) -> Hit:
@@ -16,16 +16,16 @@ def hit(pid: str, score: float) -> Hit:
 
 
 def test_scaling_maps_the_first_hit_to_one_and_the_last_to_zero_in_either_order() -> None:
-    assert _scaled([hit("a", 0.9), hit("b", 0.6), hit("c", 0.3)]) == pytest.approx([1.0, 0.5, 0.0])
-    assert _scaled([hit("a", -4.0), hit("b", -2.0), hit("c", 0.0)]) == pytest.approx([1.0, 0.5, 0.0])  # Lite 3.x
-    assert _scaled([hit("a", 2.0), hit("b", 2.0)]) == [1.0, 1.0]
+    assert _scaled([0.9, 0.6, 0.3]) == pytest.approx([1.0, 0.5, 0.0])
+    assert _scaled([-4.0, -2.0, 0.0]) == pytest.approx([1.0, 0.5, 0.0])  # Lite 3.x
+    assert _scaled([2.0, 2.0]) == [1.0, 1.0]
     assert _scaled([]) == []
 
 
 def test_weighted_fusion_ranks_by_the_weighted_sum_and_explains_it() -> None:
     retriever = Retriever(None, None, candidates=10, rrf_k=60, fusion="weighted", dense_weight=0.6)  # type: ignore[arg-type]
-    dense = [hit("a", 0.8), hit("b", 0.5), hit("c", 0.2)]
-    sparse = [hit("c", 12.0), hit("d", 6.0), hit("b", 0.0)]
+    dense = HitList.of([hit("a", 0.8), hit("b", 0.5), hit("c", 0.2)])
+    sparse = HitList.of([hit("c", 12.0), hit("d", 6.0), hit("b", 0.0)])
     fused = retriever._weighted(dense, sparse, 10)
     assert [(p.id, round(p.score, 3)) for p in fused] == [("a", 0.6), ("c", 0.4), ("b", 0.3), ("d", 0.2)]
     a, c, b, d = fused
@@ -37,8 +37,8 @@ def test_weighted_fusion_ranks_by_the_weighted_sum_and_explains_it() -> None:
 
 def test_weighted_fusion_keeps_only_the_best_limit_in_the_same_order() -> None:
     retriever = Retriever(None, None, candidates=10, rrf_k=60, fusion="weighted", dense_weight=0.6)  # type: ignore[arg-type]
-    dense = [hit(f"d{i}", 1.0 - i / 20) for i in range(20)]
-    sparse = [hit(f"d{i * 2}", 20.0 - i) for i in range(20)]
+    dense = HitList.of([hit(f"d{i}", 1.0 - i / 20) for i in range(20)])
+    sparse = HitList.of([hit(f"d{i * 2}", 20.0 - i) for i in range(20)])
     everything = retriever._weighted(dense, sparse, 100)
     best = retriever._weighted(dense, sparse, 5)
     assert len(everything) == 30 and [p.rank for p in best] == [1, 2, 3, 4, 5]
@@ -53,20 +53,20 @@ class OrderedStore:
         self.keyword_started = asyncio.Event()
         self.keyword_error: Exception | None = None
 
-    async def search_sparse(self, text: str, limit: int, expr: str = "", partitions: object = ()) -> list[Hit]:
+    async def search_sparse(self, text: str, limit: int, expr: str = "", partitions: object = ()) -> HitList:
         self.events.append("keyword")
         self.keyword_started.set()
         if self.keyword_error:
             raise self.keyword_error
-        return [hit("k", 3.0), hit("d", 1.0)]
+        return HitList.of([hit("k", 3.0), hit("d", 1.0)])
 
-    async def search_dense(self, vector: object, limit: int, expr: str = "", partitions: object = ()) -> list[Hit]:
+    async def search_dense(self, vector: object, limit: int, expr: str = "", partitions: object = ()) -> HitList:
         self.events.append("dense")
-        return [hit("d", 0.9), hit("e", 0.5)]
+        return HitList.of([hit("d", 0.9), hit("e", 0.5)])
 
-    async def search_hybrid(self, vector: object, text: str, limit: int, **options: object) -> list[Hit]:
+    async def search_hybrid(self, vector: object, text: str, limit: int, **options: object) -> HitList:
         self.events.append("hybrid")
-        return [hit("d", 0.03), hit("k", 0.02), hit("e", 0.01)]
+        return HitList.of([hit("d", 0.03), hit("k", 0.02), hit("e", 0.01)])
 
 
 class WaitingEmbedder:
@@ -113,3 +113,18 @@ def test_keyword_mode_never_embeds() -> None:
     retriever = Retriever(store, None, candidates=10, rrf_k=60)  # type: ignore[arg-type]
     result = asyncio.run(retriever.search(Query("why?", mode="sparse")))
     assert store.events == ["keyword"] and [p.id for p in result.passages] == ["k", "d"]
+
+
+def test_a_hit_list_builds_each_hit_once_and_only_when_read() -> None:
+    built: list[int] = []
+
+    def build(i: int) -> Hit:
+        built.append(i)
+        return hit(f"p{i}", 1.0 - i / 10)
+
+    hits = HitList([f"p{i}" for i in range(10)], [1.0 - i / 10 for i in range(10)], build)
+    assert len(hits) == 10 and hits.ids[3] == "p3" and built == []
+    assert hits[3].id == "p3" and hits[3] is hits[3] and hits[-1].id == "p9" and built == [3, 9]
+    assert [h.id for h in hits[:2]] == ["p0", "p1"] and [h.id for h in hits][-1] == "p9"
+    with pytest.raises(IndexError):
+        hits[10]
