@@ -50,3 +50,22 @@ def test_real_tokenizer_keeps_every_passage_inside_the_model_window(encoder: Den
     passages = chunker.split(doc(Section(("A very long heading " * 3,), text), title="functools " * 5))
     assert len(passages) > 5
     assert max(encoder.count_tokens(p.embed_text) + 2 for p in passages) <= encoder.info.window
+
+
+def test_a_sentence_longer_than_the_budget_is_cut_into_the_longest_runs_that_fit_with_few_counts() -> None:
+    calls = 0
+
+    def pieces(text: str) -> int:  # a word of n letters counts as ceil(n / 3) pieces, as subwords do
+        nonlocal calls
+        calls += 1
+        return sum(-(-len(w) // 3) for w in text.split())
+
+    text = " ".join("abcdefgh"[: 1 + (i * 7) % 8] for i in range(2000))  # one 2,000-word "sentence"
+    chunker = Chunker(pieces, max_tokens=60, overlap=0, window=256)
+    passages = chunker.split(doc(Section((), text)), "default")
+    counted = calls
+    words_in_order = [w for p in passages for w in p.text.split()]
+    assert words_in_order == text.split()
+    for before, after in zip(passages, passages[1:]):
+        assert pieces(before.text) <= 60 < pieces(before.text + " " + after.text.split()[0])
+    assert counted < len(passages) * 10  # a bisection per run, not a call per word
