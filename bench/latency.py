@@ -5,12 +5,13 @@ by `qa-app load`; this process sends POST /ask {"question", "top_k": 5} (hybrid,
 time, over a kept-alive HTTP/1.1 connection it speaks directly (bench.common.RawHTTP: a client library
 would add its own CPU time, which is not the server's). The floor runs in this process against a copy of the same .db (Milvus Lite
 opens a file from one process only): `DenseEncoder.encode_questions([q])` (the app's fastest way to
-embed one question: the traced transformer, in the app's precision) on a one-core worker thread, then
+embed one question: the traced transformer, with packed linear layers in bf16) on a one-core worker thread, then
 `PassageStore.search_hybrid` (dense
 50 + BM25 50, RRF k=60, limit 5), called directly. Two more in-process variants split the gap:
 "floor with 2 searches" (embed, then the dense and the BM25 search that the default weighted fusion
 runs concurrently, each returning its 50 candidates with their fields) and "Pipeline.ask" (the whole
-retrieval path: QueryBatcher, thread hop, 2 searches, fusion, ranking). The variants take turns in blocks of consecutive questions (the same questions for each,
+retrieval path: QueryBatcher, thread hop, the BM25 search started while the question is embedded,
+the dense search, fusion, ranking). The variants take turns in blocks of consecutive questions (the same questions for each,
 the order rotated every round), so each runs warm and machine load hits them alike; the percentiles
 pool all requests.
 Goal: HTTP p50 <= 1.15 x floor p50.

@@ -6,8 +6,9 @@ ThreadPoolExecutor(16), the same hybrid request, the model in fp32 as sentence-t
 and (b) `langchain` (langchain-milvus 0.3.3 in its own
 venv, bench/.venvs/lc, reading our collection with vector_field=["dense","sparse"] and the built-in BM25
 function). When qa_app embeds in bf16, a report-only `naive-bf16` (the naive server with the model
-under bf16 autocast) separates what precision buys from what batching and the pipeline buy. The same httpx client in this process keeps 16 requests in flight (closed loop) for a fixed
-window per subject; rounds rotate the order and the reported figure is the median over rounds. All
+under bf16 autocast) separates what precision buys from what batching and the pipeline buy. This
+process keeps 16 requests in flight (closed loop, bench.common.RawHTTP, one kept-alive connection
+each) for a fixed window per subject; rounds rotate the order and the reported figure is the median over rounds. All
 run on the same 2 cores (the client too). Goal: >= 3x (a) and >= 1.5x (b).
 """
 

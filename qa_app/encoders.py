@@ -85,6 +85,7 @@ class DenseEncoder:
         # A fast tokenizer is not thread-safe (its padding state is shared): counting tokens while a
         # question is embedded broke batches under load. Counting gets its own copy and lock.
         self._counter = copy.deepcopy(model.tokenizer)
+        self._counter_backend = _untruncated(getattr(self._counter, "backend_tokenizer", None))
         self._counter_lock = threading.Lock()
         self._question_lock = threading.Lock()  # for the tokenizer: questions and passages may be embedded at once
         self._traced: Any = False  # the traced transformer for questions: False until tried, None if it failed
@@ -113,6 +114,8 @@ class DenseEncoder:
 
     def count_tokens(self, text: str) -> int:
         with self._counter_lock:
+            if self._counter_backend is not None:  # a third faster than through transformers' wrapper
+                return len(self._counter_backend.encode(text, add_special_tokens=False).ids)
             encoded = self._counter(text, add_special_tokens=False, truncation=False, verbose=False)
         return len(encoded["input_ids"])
 
@@ -202,6 +205,15 @@ class DenseEncoder:
 
         with torch.autocast("cpu", dtype=torch.bfloat16):  # thread-local: entered on the calling thread
             yield
+
+
+def _untruncated(backend: Any) -> Any:
+    """A fast tokenizer's Rust tokenizer, set to neither truncate nor pad (None if it has none)."""
+    if backend is None or not hasattr(backend, "no_truncation"):
+        return None
+    backend.no_truncation()
+    backend.no_padding()
+    return backend
 
 
 def _pad_to_multiple(features: dict[str, Any], multiple: int) -> dict[str, Any]:

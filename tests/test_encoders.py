@@ -39,6 +39,18 @@ def test_counting_tokens_while_embedding_in_other_threads_breaks_nothing(encoder
     assert errors == []
 
 
+def test_token_counts_are_the_tokenizers_own_without_truncation(encoder: DenseEncoder) -> None:
+    import copy
+
+    tokenizer = copy.deepcopy(encoder._model.tokenizer)
+    texts = ["", "x", "naïve 東京 café", "def f(x):\n    return x ** 2  # square", "word " * 700,
+             "Vitamin D deficiency (<20 ng/mL) and multiple sclerosis: a meta-analysis."]
+    for text in texts:
+        expected = len(tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
+        assert encoder.count_tokens(text) == expected, text
+    assert encoder.count_tokens("word " * 700) == 700  # far past the model's window: counted, not cut
+
+
 def test_bf16_vectors_point_where_fp32_ones_do() -> None:
     texts = ["How do I cache method calls?", "Vitamin D deficiency and multiple sclerosis risk.",
              "The quick brown fox jumps over the lazy dog. " * 20, "x"]
