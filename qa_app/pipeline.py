@@ -190,6 +190,8 @@ class Pipeline:
                                 "precision": self.encoder.info.precision,
                                 "question_batches": {"model_calls": self.retriever.batcher.calls,
                                                      "questions": self.retriever.batcher.questions},
+                                "search_batches": {"milvus_requests": self.retriever.searches.requests,
+                                                   "queries": self.retriever.searches.queries},
                                 "collection": self.settings.collection, "milvus_uri": self.settings.milvus_uri}
         try:
             exists = await self.store.exists()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields, replace
 
 from qa_app.encoders import QueryBatcher
 from qa_app.filters import TextFilter, build_expression, matches, needs_recheck
+from qa_app.search_batcher import SearchBatcher
 from qa_app.store import Hit, HitList, PassageStore
 
 MODES = ("hybrid", "dense", "sparse")
@@ -75,6 +76,7 @@ class Retriever:
                  fusion: str = "weighted", dense_weight: float = 0.6) -> None:
         self.store = store
         self.batcher = batcher
+        self.searches = SearchBatcher(store)
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.fusion = fusion
@@ -89,14 +91,14 @@ class Retriever:
         depth = max(self.candidates, limit)
         corpora = query.filter.corpora
         # BM25 needs no embedding: its search runs while the question is embedded.
-        keyword = asyncio.ensure_future(self.store.search_sparse(
-            query.question, depth if query.mode == "hybrid" else limit, expr, corpora)) if query.mode != "dense" else None
+        keyword = asyncio.ensure_future(self.searches.search(
+            "sparse", query.question, depth if query.mode == "hybrid" else limit, expr, corpora)) if query.mode != "dense" else None
         try:
             vector = await self.batcher.encode(query.question) if query.mode != "sparse" else None
             embedded = time.perf_counter()
             if query.mode == "dense":
                 assert vector is not None
-                passages = _ranked(await self.store.search_dense(vector, limit, expr, corpora), dense=True)
+                passages = _ranked(await self.searches.search("dense", vector, limit, expr, corpora), dense=True)
             elif query.mode == "sparse":
                 assert keyword is not None
                 passages = _ranked(await keyword, dense=False)
@@ -106,12 +108,13 @@ class Retriever:
                     fused, dense, sparse = await asyncio.gather(
                         self.store.search_hybrid(vector, query.question, limit, candidates=depth, rrf_k=self.rrf_k,
                                                  expr=expr, partitions=corpora),
-                        self.store.search_dense(vector, depth, expr, corpora),
+                        self.searches.search("dense", vector, depth, expr, corpora),
                         keyword,
                     )
                     passages = self._explained(fused, dense, sparse)
                 else:
-                    dense, sparse = await asyncio.gather(self.store.search_dense(vector, depth, expr, corpora), keyword)
+                    dense, sparse = await asyncio.gather(self.searches.search("dense", vector, depth, expr, corpora),
+                                                         keyword)
                     passages = self._weighted(dense, sparse, limit)
         finally:
             if keyword is not None:

@@ -496,17 +496,21 @@ class PassageStore:
 
     async def search_dense(self, vector: np.ndarray, limit: int, expr: str = "",
                            partitions: Sequence[str] = ()) -> HitList:
-        return await self._search(vector.tolist(), "dense", limit, expr, partitions)
+        return (await self.search_many("dense", [vector], limit, expr, partitions))[0]
 
     async def search_sparse(self, text: str, limit: int, expr: str = "", partitions: Sequence[str] = ()) -> HitList:
-        return await self._search(text, "sparse", limit, expr, partitions)
+        return (await self.search_many("sparse", [text], limit, expr, partitions))[0]
 
-    async def _search(self, data: Any, field: str, limit: int, expr: str, partitions: Sequence[str]) -> HitList:
+    async def search_many(self, field: str, queries: Sequence[Any], limit: int, expr: str = "",
+                          partitions: Sequence[str] = ()) -> list[HitList]:
+        """One Milvus request for several queries of `field` (vectors for dense, texts for sparse),
+        all with the same limit and filter: a ranking per query, in order."""
+        data = [q.tolist() if isinstance(q, np.ndarray) else q for q in queries]
         names = await self._partition_names(partitions)
         result = await self._searching(lambda c: c.search(
-            self.collection, data=[data], anns_field=field, limit=limit, filter=expr, partition_names=names,
+            self.collection, data=data, anns_field=field, limit=limit, filter=expr, partition_names=names,
             output_fields=OUTPUT_FIELDS, timeout=self.timeout))
-        return _hit_list(result[0] if result else [])
+        return [_hit_list(rows) for rows in result] if result else [HitList.of([]) for _ in data]
 
     async def _searching(self, operation: Callable[[AsyncMilvusClient], Awaitable[Any]]) -> Any:
         """A search; None for an empty collection, where Milvus Lite's BM25 divides by a zero average

@@ -122,9 +122,14 @@ def test_unknown_json_path_gets_the_json_error_shape(client: TestClient) -> None
 
 
 def test_healthz_reports_milvus_rows_and_model(client: TestClient) -> None:
+    before = client.get("/healthz").json()["search_batches"]
+    assert client.get("/ask", params={"q": "sourdough starter", "mode": "hybrid"}).status_code == 200
     body = client.get("/healthz").json()
     assert body["ok"] is True and body["milvus"] == "ok" and body["passages"] == 11
     assert body["model"] == "all-MiniLM-L6-v2"
+    after = body["search_batches"]
+    assert after["queries"] - before["queries"] == 2  # a hybrid question: one dense, one keyword search
+    assert 1 <= after["milvus_requests"] - before["milvus_requests"] <= 2
 
 
 def test_page_renders_passages_without_javascript(client: TestClient) -> None:

@@ -64,6 +64,11 @@ class OrderedStore:
         self.events.append("dense")
         return HitList.of([hit("d", 0.9), hit("e", 0.5)])
 
+    async def search_many(self, field: str, queries: list[object], limit: int, expr: str = "",
+                          partitions: object = ()) -> list[HitList]:
+        search = self.search_dense if field == "dense" else self.search_sparse
+        return [await search(q, limit) for q in queries]  # type: ignore[arg-type]
+
     async def search_hybrid(self, vector: object, text: str, limit: int, **options: object) -> HitList:
         self.events.append("hybrid")
         return HitList.of([hit("d", 0.03), hit("k", 0.02), hit("e", 0.01)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,8 @@ import pytest
 
 from qa_app.chunking import Passage
 from qa_app.encoders import DenseEncoder, ModelInfo
-from qa_app.errors import ModelMismatch
+from qa_app.errors import ModelMismatch, StoreUnavailable
+from qa_app.search_batcher import SearchBatcher
 from qa_app.store import MAX_BYTES, PassageStore, passage_row, truncate_utf8
 from tests.conftest import Backend, run
 
@@ -124,6 +126,36 @@ def test_search_dense_sparse_and_hybrid_apply_the_filter(backend: Backend) -> No
     assert sorted(sparse) == ["id001", "id004"]  # BM25 finds only the passages with the word
     assert sorted(hybrid) == ["id001", "id004"]
     assert none == []
+
+
+def test_concurrent_searches_share_requests_and_each_gets_its_own_ranking(backend: Backend) -> None:
+    texts = ["volcanoes", "yeast", "rails", "lava", "bread", "trains"] * 4
+    vecs = vectors(6)
+
+    async def go() -> tuple[list[list[str]], list[list[str]], list[list[str]], list[list[str]], int, int, str]:
+        store = await filled(backend, n=6)
+        batcher = SearchBatcher(store, concurrency=1)
+        try:
+            alone_sparse = [[h.id for h in await store.search_sparse(t, 3)] for t in texts]
+            alone_dense = [[h.id for h in await store.search_dense(v, 3)] for v in vecs]
+            together_sparse, together_dense = await asyncio.gather(
+                asyncio.gather(*(batcher.search("sparse", t, 3) for t in texts)),
+                asyncio.gather(*(batcher.search("dense", v, 3) for v in vecs)))
+            with pytest.raises(StoreUnavailable) as failure:  # a failed request fails each of its queries
+                await asyncio.gather(*(batcher.search("sparse", t, 3, expr="no_such_field == 1") for t in texts[:3]))
+            return (alone_sparse, [[h.id for h in r] for r in together_sparse], alone_dense,
+                    [[h.id for h in r] for r in together_dense], batcher.requests, batcher.queries, str(failure.value))
+        finally:
+            await store.close()
+
+    alone_sparse, together_sparse, alone_dense, together_dense, requests, queries, failure = run(go())
+    assert [sorted(r) for r in together_sparse] == [sorted(r) for r in alone_sparse]  # BM25 ties may swap
+    assert together_dense == alone_dense
+    assert sorted(alone_sparse[1][:2]) == ["id001", "id004"] and alone_dense[4][0] == "id004"  # the yeast rows
+    # Per kind, the first query goes alone and the rest wait for it, in batches of at most 16:
+    # sparse 1 + 16 + 7, dense 1 + 5, the failing filter 1 + 2.
+    assert (queries, requests) == (len(texts) + len(vecs) + 3, 7)
+    assert "no_such_field" in failure
 
 
 def test_drop_removes_the_collection(backend: Backend) -> None:
