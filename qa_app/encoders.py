@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from qa_app.batching import Batcher
+
 log = logging.getLogger(__name__)
 
 # Package that ships the weights, by model name: the app must work with no network.
@@ -289,47 +291,27 @@ class QueryBatcher:
 
     def __init__(self, encoder: DenseEncoder, max_batch: int = 64, threads: int | None = None) -> None:
         self.encoder = encoder
-        self.max_batch = max_batch
         self.threads = threads or min(4, os.cpu_count() or 1)
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: list[tuple[str, asyncio.Future[np.ndarray]]] = []
-        self._running: set[asyncio.Task[None]] = set()
-        self.calls = 0  # model calls made, and questions they embedded: their ratio is the mean batch
-        self.questions = 0
+        self._batches: Batcher[None, str, np.ndarray] = Batcher(self._embed, max_batch=max_batch,
+                                                                concurrency=self.threads)
+
+    @property
+    def calls(self) -> int:
+        """Model calls made: with `questions`, their ratio is the mean batch."""
+        return self._batches.calls
+
+    @property
+    def questions(self) -> int:
+        return self._batches.items
 
     async def encode(self, text: str) -> np.ndarray:
-        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
-        self._pending.append((text, future))
-        self._start_batches()
-        return await future
+        return await self._batches.submit(None, text)
 
-    def _start_batches(self) -> None:
-        while self._pending and len(self._running) < self.threads:
-            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch:]
-            task = asyncio.create_task(self._embed(batch))
-            self._running.add(task)
-            task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
-        self._start_batches()
-
-    async def _embed(self, batch: list[tuple[str, asyncio.Future[np.ndarray]]]) -> None:
-        self.calls += 1
-        self.questions += len(batch)
+    async def _embed(self, _: None, texts: list[str]) -> np.ndarray:
         if self._pool is None:  # once, on the first question: a few ms to start the threads
             self._pool = question_threads(self.threads)
-        try:
-            vectors = await asyncio.get_running_loop().run_in_executor(
-                self._pool, self.encoder.encode_questions, [t for t, _ in batch])
-        except Exception as exc:  # every waiting request must hear of it
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for (_, future), vector in zip(batch, vectors):
-            if not future.done():
-                future.set_result(vector)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self.encoder.encode_questions, texts)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -1,0 +1,69 @@
+"""Work that arrives while earlier work of its kind runs waits, then runs together in one call."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Generic, TypeVar
+
+Kind = TypeVar("Kind", bound=Hashable)
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class Batcher(Generic[Kind, Item, Result]):
+    """Runs `run(kind, items)` for items submitted together: up to `concurrency` calls per kind at
+    once, each of at most `max_batch` items; items that arrive meanwhile wait for the next call. An
+    item submitted alone runs at once. `run` returns one result per item, in order."""
+
+    def __init__(self, run: Callable[[Kind, list[Item]], Awaitable[Sequence[Result]]], *, max_batch: int,
+                 concurrency: int) -> None:
+        self._run = run
+        self.max_batch = max_batch
+        self.concurrency = concurrency
+        self._pending: dict[Kind, list[tuple[Item, asyncio.Future[Result]]]] = {}
+        self._in_flight: dict[Kind, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.calls = 0  # calls made, and the items they carried: their ratio is the mean batch
+        self.items = 0
+
+    async def submit(self, kind: Kind, item: Item) -> Result:
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(kind, []).append((item, future))
+        self._start(kind)
+        return await future
+
+    def _start(self, kind: Kind) -> None:
+        while self._pending.get(kind) and self._in_flight.get(kind, 0) < self.concurrency:
+            waiting = self._pending.pop(kind)
+            batch, rest = waiting[: self.max_batch], waiting[self.max_batch:]
+            if rest:
+                self._pending[kind] = rest
+            self._in_flight[kind] = self._in_flight.get(kind, 0) + 1
+            task = asyncio.create_task(self._call(kind, batch))
+            self._tasks.add(task)
+            task.add_done_callback(lambda done, kind=kind: self._finished(done, kind))
+
+    def _finished(self, task: asyncio.Task[None], kind: Kind) -> None:
+        self._tasks.discard(task)
+        self._in_flight[kind] -= 1
+        if not self._in_flight[kind]:
+            del self._in_flight[kind]
+        self._start(kind)
+
+    async def _call(self, kind: Kind, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+        live = [(item, future) for item, future in batch if not future.done()]  # a request may have gone
+        if not live:
+            return
+        self.calls += 1
+        self.items += len(live)
+        try:
+            results = await self._run(kind, [item for item, _ in live])
+        except Exception as exc:  # every waiting request must hear of it
+            for _, future in live:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), result in zip(live, results):
+            if not future.done():
+                future.set_result(result)
