@@ -18,8 +18,9 @@ import hashlib
 import json
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -84,9 +85,8 @@ def ndcg(doc_vecs: np.ndarray, doc_ids: list[str], q_vecs: np.ndarray, qids: lis
 
 
 def run(ctx: Context) -> None:
-    from qa_app.evaluation import read_qrels, read_queries
-
     from bench.ingestion import passages_for
+    from qa_app.evaluation import read_qrels, read_queries
 
     backends: dict[str, Encode] = {"fp32": torch_encoder(ctx, "fp32"), "bf16": torch_encoder(ctx, "bf16")}
     model_keys = {"fp32": ctx.encoder.name, "bf16": ctx.encoder.name}

@@ -20,7 +20,20 @@ from typing import Any
 
 import httpx
 
-from bench.common import BENCH, LC_PY, PY, Context, Row, Server, app_env, closed_loop, free_port, median, qa_serve, queries
+from bench.common import (
+    BENCH,
+    LC_PY,
+    PY,
+    Context,
+    Row,
+    Server,
+    app_env,
+    closed_loop,
+    free_port,
+    median,
+    qa_serve,
+    queries,
+)
 
 CONCURRENCY = 16
 GOALS = {"naive": 3.0, "langchain": 1.5}
@@ -51,7 +64,7 @@ async def _overlap(urls: dict[str, str]) -> dict[str, float]:
             ref.append({p["id"] for p in r.json()["passages"]})
         for name, url in urls.items():
             shared = []
-            for q, ids in zip(queries(10, seed=3), ref):
+            for q, ids in zip(queries(10, seed=3), ref, strict=True):
                 r = await client.post(url + "/ask", json={"question": q, "top_k": 5})
                 got = {str(p["id"]) for p in r.json()["passages"]}
                 shared.append(len(got & ids) / max(1, len(ids)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
@@ -42,7 +43,7 @@ class Batcher(Generic[Kind, Item, Result]):
             self._in_flight[kind] = self._in_flight.get(kind, 0) + 1
             task = asyncio.create_task(self._call(kind, batch))
             self._tasks.add(task)
-            task.add_done_callback(lambda done, kind=kind: self._finished(done, kind))
+            task.add_done_callback(functools.partial(self._finished, kind=kind))
 
     def _finished(self, task: asyncio.Task[None], kind: Kind) -> None:
         self._tasks.discard(task)
@@ -64,6 +65,6 @@ class Batcher(Generic[Kind, Item, Result]):
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, future), result in zip(live, results):
+        for (_, future), result in zip(live, results, strict=True):
             if not future.done():
                 future.set_result(result)

@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,17 +14,16 @@ import click
 import uvicorn
 from starlette.testclient import TestClient
 
-from qa_app.config import CHOICES, Settings, SettingsError, load_settings, settings_environment
-from qa_app.encoders import ModelNotFound
-from qa_app.evaluation import (DEFAULT_DEPTH, EvalInputError, EvalReport, evaluate, judged_queries, read_qrels,
-                               read_queries)
-from qa_app.errors import QAError
-from qa_app.ingest import LoadError, LoadReport
-from qa_app.filters import FilterError, check_corpus
-from qa_app.pipeline import CollectionMissing, Pipeline, parse_query
+from qa_app.errors import CollectionMissing, QAError
+from qa_app.evaluation import DEFAULT_DEPTH, EvalReport, evaluate, judged_queries, read_qrels, read_queries
+from qa_app.ingest.loader import LoadReport
+from qa_app.models import HEADING_SEPARATOR, Passage
 from qa_app.reindex import reindex as run_reindex
-from qa_app.store import PassageStore
-from qa_app.retrieval import RankedPassage
+from qa_app.search.query import parse_query
+from qa_app.service import QAService
+from qa_app.settings import CHOICES, Settings, load_settings, settings_environment
+from qa_app.store import open_store
+from qa_app.store.expressions import check_corpus
 from qa_app.web import create_app
 
 T = TypeVar("T")
@@ -47,16 +46,16 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def make_settings(**flags: Any) -> Settings:
     try:
         return load_settings(os.environ).replace(**flags)
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+    except QAError as exc:
+        raise click.ClickException(exc.message) from None
 
 
-def run(work: Callable[[], Awaitable[T]]) -> T:
+def run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine; domain errors become one line on stderr and a non-zero exit."""
     try:
         return asyncio.run(work())
-    except (QAError, LoadError, ModelNotFound, SettingsError, FilterError) as exc:
-        raise click.ClickException(getattr(exc, "message", str(exc))) from None
+    except QAError as exc:
+        raise click.ClickException(exc.message) from None
     except KeyboardInterrupt:
         click.echo("interrupted: nothing is half-written; run the same command again to finish", err=True)
         sys.exit(130)
@@ -94,17 +93,14 @@ def load(paths: tuple[Path, ...], reset: bool, corpus: str, quiet: bool, as_json
     settings = make_settings(**flags)
 
     async def work() -> LoadReport:
-        pipeline = await Pipeline.open(settings)
-        try:
-            created = await pipeline.ensure_collection(reset=reset)
+        async with await QAService.open(settings) as service:
+            created = await service.ensure_collection(reset=reset)
             if created and not quiet:
                 click.echo(f"created collection {settings.collection!r} in {settings.milvus_uri}", err=True)
             if not quiet:
-                info = pipeline.encoder.info
+                info = service.model
                 click.echo(f"embedding with {info.name} ({info.dim}-d, {info.precision})", err=True)
-            return await pipeline.loader(show_progress=not quiet, corpus=corpus).load(paths)
-        finally:
-            await pipeline.close()
+            return await service.load(list(paths), corpus=corpus, show_progress=not quiet)
 
     report = run(work)
     if as_json:
@@ -156,14 +152,14 @@ def ask(question: str, top_k: int | None, mode: str, contains: str | None, sourc
 
     async def work() -> None:
         query = parse_query(data, settings)
-        pipeline = await Pipeline.open(settings)
-        try:
-            result = await pipeline.ask(query)
+        async with await QAService.open(settings) as service:
+            result = await service.ask(query)
             for p in result.passages:
                 click.echo(format_passage(p) if plain else json.dumps(p.as_dict(), ensure_ascii=False))
             if no_answer:
                 return
-            async for kind, value in pipeline.answerer.stream(query.question, result.passages):
+            async for event in service.stream_answer(query.question, result.passages):
+                kind, value = event.kind, event.value
                 if not plain:
                     click.echo(json.dumps({"event": kind, "data": value}, ensure_ascii=False))
                 elif kind == "token":
@@ -174,14 +170,12 @@ def ask(question: str, top_k: int | None, mode: str, contains: str | None, sourc
                     label = {"generated": f"answer by {value['model']}", "extracted": "extracted answer",
                              "no_answer": "no answer"}[value["kind"]]
                     click.echo(("\n\n" if value["kind"] == "generated" else "") + f"== {label} ==\n{value['text']}")
-        finally:
-            await pipeline.close()
 
     run(work)
 
 
-def format_passage(p: RankedPassage) -> str:
-    where = " › ".join(p.headings)
+def format_passage(p: Passage) -> str:
+    where = HEADING_SEPARATOR.join(p.headings)
     return (f"[{p.rank}] {p.title} {('— ' + where) if where else ''}\n    {p.source}"
             f" (score {p.score:.4f}, found by {p.found_by})\n    {p.text[:300]}\n")
 
@@ -214,19 +208,16 @@ def eval_command(queries_path: Path, qrels_path: Path, mode: str, concurrency: i
     settings = make_settings(**flags)
     try:
         queries, qrels = read_queries(queries_path), read_qrels(qrels_path)
-    except EvalInputError as exc:
-        raise click.ClickException(str(exc)) from None
+    except QAError as exc:
+        raise click.ClickException(exc.message) from None
     if not judged_queries(queries, qrels)[0]:
         raise click.ClickException("no query in the queries file has a relevant judgement in the qrels")
     modes = ["hybrid", "dense", "sparse"] if mode == "all" else [mode]
 
     async def work() -> EvalReport:
-        pipeline = await Pipeline.open(settings)
-        try:
-            return await evaluate(pipeline, queries, qrels, modes, depth=depth, concurrency=concurrency,
+        async with await QAService.open(settings) as service:
+            return await evaluate(service, queries, qrels, modes, depth=depth, concurrency=concurrency,
                                   binary=binary, show_progress=not quiet)
-        finally:
-            await pipeline.close()
 
     report = run(work)
     click.echo(json.dumps(report.as_dict()) if as_json else report.table())
@@ -344,10 +335,6 @@ def drop(corpus: str, **flags: Any) -> None:
             await store.close()
 
     click.echo(f"dropped corpus {corpus!r}: {run(work)} passages removed")
-
-
-def open_store(settings: Settings) -> PassageStore:
-    return PassageStore(settings.milvus_uri, settings.collection, token=settings.milvus_token, timeout=settings.timeout)
 
 
 def main() -> None:

@@ -17,17 +17,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from qa_app.pipeline import Pipeline
-from qa_app.readers import ReadError, beir_records
-from qa_app.retrieval import MODES, Query, RankedPassage
+from qa_app.errors import EvalInputError, ReadError
+from qa_app.ingest.readers import beir_records
+from qa_app.models import Passage
+from qa_app.search.query import MODES, Query
+from qa_app.service import QAService
 
 Qrels = dict[str, dict[str, int]]  # query id -> document id -> relevance grade
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "hit@5")
 DEFAULT_DEPTH = 100  # passages fetched per query: Recall@100 needs at least 100 ranks
-
-
-class EvalInputError(ValueError):
-    """A queries or qrels file that cannot be read; the message names the file and line."""
 
 
 # -- metrics ---------------------------------------------------------------------------------------
@@ -89,7 +87,7 @@ def _suffix_index(judged_ids: Iterable[str]) -> dict[str, str]:
     return {doc.replace("\\", "/").strip("/"): doc for doc in judged_ids}
 
 
-def document_of(passage: RankedPassage, judged_suffixes: Mapping[str, str]) -> str:
+def document_of(passage: Passage, judged_suffixes: Mapping[str, str]) -> str:
     """The document a passage belongs to, named as the qrels name it when they do.
 
     A passage with a `doc_id` (a BEIR JSONL corpus) is that document. One without (a folder of pages)
@@ -108,7 +106,7 @@ def document_of(passage: RankedPassage, judged_suffixes: Mapping[str, str]) -> s
     return passage.source
 
 
-def rank_documents(passages: Sequence[RankedPassage], judged_suffixes: Mapping[str, str]) -> list[str]:
+def rank_documents(passages: Sequence[Passage], judged_suffixes: Mapping[str, str]) -> list[str]:
     """Documents in order of their best passage (passages arrive best first); each one once."""
     seen: dict[str, None] = {}
     for passage in passages:
@@ -193,7 +191,7 @@ class EvalReport:
         rows = [[r.mode, *(f"{r.metrics[m]:.4f}" for m in METRICS), f"{r.mean_documents:.1f}", str(r.queries),
                  f"{r.seconds:.1f}"] for r in self.results]
         widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
-        lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+        lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
                  for row in [head, *rows]]
         notes = [f"depth {self.depth} passages a query, {self.relevance_name} relevance"]
         if self.unjudged:
@@ -207,13 +205,13 @@ class EvalReport:
         return "binary" if self.binary else "graded"
 
 
-async def evaluate_mode(pipeline: Pipeline, queries: Mapping[str, str], qrels: Qrels, mode: str, *,
+async def evaluate_mode(service: QAService, queries: Mapping[str, str], qrels: Qrels, mode: str, *,
                         depth: int = DEFAULT_DEPTH, concurrency: int = 8, binary: bool = False,
                         show_progress: bool = True) -> ModeResult:
     """Ask every query (at most `concurrency` at a time) and average its metrics."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
-    await pipeline.ready()
+    await service.ready()
     suffixes = _suffix_index({doc for judged in qrels.values() for doc in judged})
     gate = asyncio.Semaphore(max(1, concurrency))
     per_query: dict[str, dict[str, float]] = {}
@@ -223,7 +221,7 @@ async def evaluate_mode(pipeline: Pipeline, queries: Mapping[str, str], qrels: Q
     async def one(qid: str, text: str) -> None:
         async with gate:
             # Built directly, not by parse_query: the eval may go past max_top_k to reach Recall@100.
-            result = await pipeline.ask(Query(text, top_k=depth, mode=mode))
+            result = await service.ask(Query(text, top_k=depth, mode=mode))
         ranked = rank_documents(result.passages, suffixes)
         per_query[qid] = query_metrics(ranked, qrels[qid], binary=binary)
         documents[qid] = len(ranked)
@@ -247,10 +245,10 @@ def judged_queries(queries: Mapping[str, str], qrels: Qrels) -> tuple[dict[str, 
     return chosen, len(queries) - len(chosen), len(relevant - set(queries))
 
 
-async def evaluate(pipeline: Pipeline, queries: Mapping[str, str], qrels: Qrels, modes: Sequence[str], *,
+async def evaluate(service: QAService, queries: Mapping[str, str], qrels: Qrels, modes: Sequence[str], *,
                    depth: int = DEFAULT_DEPTH, concurrency: int = 8, binary: bool = False,
                    show_progress: bool = True) -> EvalReport:
     chosen, unjudged, missing = judged_queries(queries, qrels)
-    results = [await evaluate_mode(pipeline, chosen, qrels, mode, depth=depth, concurrency=concurrency,
+    results = [await evaluate_mode(service, chosen, qrels, mode, depth=depth, concurrency=concurrency,
                                    binary=binary, show_progress=show_progress) for mode in modes]
     return EvalReport(results, len(chosen), unjudged, missing, depth, binary)

@@ -6,6 +6,8 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +18,9 @@ import httpx
 import pytest
 
 QA_APP = [sys.executable, "-m", "qa_app"]
+# Seconds a child server may take to answer. Generous: a busy 2-core machine without bf16 units took
+# over 90 s to start `serve --workers 2`; a server that never comes up still fails the test, bounded.
+READY_SECONDS = 300.0
 
 
 def free_port() -> int:
@@ -52,6 +57,24 @@ def wait_ready(process: subprocess.Popen[Any], is_ready: Callable[[], bool], sec
         time.sleep(0.2)
 
 
+def wait_for_output(process: subprocess.Popen[bytes], seen: Callable[[bytes], bool], seconds: float) -> bytes:
+    """Read the child's stderr (on a thread, so a silent child cannot block the test) until `seen` is
+    true of what it wrote, the child exits, or `seconds` pass; returns what it wrote so far."""
+    assert process.stderr is not None
+    stream = process.stderr
+    written = bytearray()
+
+    def drain() -> None:
+        while chunk := stream.read1(4096):
+            written.extend(chunk)
+
+    threading.Thread(target=drain, daemon=True).start()
+    deadline = time.monotonic() + seconds
+    while process.poll() is None and not seen(bytes(written)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bytes(written)
+
+
 def answers(url: str) -> bool:
     try:
         httpx.get(url, timeout=2)
@@ -62,17 +85,17 @@ def answers(url: str) -> bool:
 
 @contextmanager
 def serving(db: str | Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """`qa-app serve` on 127.0.0.1 and a free port; yields its base URL and stops it afterwards."""
+    """`qa-app serve` on 127.0.0.1 and a free port; yields its base URL and stops it afterwards. Its
+    output goes to a file while it runs (a pipe nobody reads would block it, and reading a pipe to
+    its end would wait for the child to exit), and is shown if it fails to start."""
     port = free_port()
-    process = subprocess.Popen([*QA_APP, "serve", "--port", str(port), "--milvus-uri", str(db), *extra],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, **(env or {})})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(process, lambda: answers(url + "/healthz"), 90, "qa-app serve",
-                   lambda: process.stdout.read() if process.stdout else "")
-        yield url
-    finally:
-        stop(process)
-        if process.stdout:
-            process.stdout.close()
+    with tempfile.NamedTemporaryFile(prefix="qa-app-serve-", suffix=".log") as log:
+        process = subprocess.Popen([*QA_APP, "serve", "--port", str(port), "--milvus-uri", str(db), *extra],
+                                   stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready(process, lambda: answers(url + "/healthz"), READY_SECONDS, "qa-app serve",
+                       lambda: Path(log.name).read_text(errors="replace"))
+            yield url
+        finally:
+            stop(process)

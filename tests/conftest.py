@@ -4,6 +4,7 @@ Milvus server for the backend matrix)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import uuid
 from collections.abc import Coroutine, Iterator
@@ -11,17 +12,21 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from starlette.testclient import TestClient
 
-from qa_app.config import Settings
-from qa_app.encoders import DenseEncoder
-from qa_app.pipeline import Pipeline, open_llm
-from qa_app.store import PassageStore
+from qa_app.embedding.encoder import DenseEncoder
+from qa_app.service import QAService, open_llm
+from qa_app.settings import Settings
+from qa_app.store import open_store
 from qa_app.web import create_app
-
 from tests.milvus_server import milvus_server  # noqa: F401 (a fixture)
 
 T = TypeVar("T")
+# Property tests: a quick default for development; CI runs `HYPOTHESIS_PROFILE=thorough` (.ci/run).
+hypothesis_settings.register_profile("default", max_examples=40)
+hypothesis_settings.register_profile("thorough", max_examples=400)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 CORPUS = Path(__file__).parent / "corpus"
 BACKENDS = ["embedded", "server"]
 
@@ -79,18 +84,14 @@ def make_settings(db: Path, **changes: Any) -> Settings:
     return Settings(milvus_uri=str(db), **changes)
 
 
-def make_pipeline(settings: Settings, encoder: DenseEncoder) -> Pipeline:
-    store = PassageStore(settings.milvus_uri, settings.collection, timeout=settings.timeout)
-    return Pipeline(settings, encoder, store, open_llm(settings))
+def make_pipeline(settings: Settings, encoder: DenseEncoder) -> QAService:
+    """The service of the app, over `settings`, with the model already loaded."""
+    return QAService(settings, encoder, open_store(settings), open_llm(settings))
 
 
 async def load_into(settings: Settings, encoder: DenseEncoder, *paths: Path, reset: bool = False) -> Any:
-    pipeline = make_pipeline(settings, encoder)
-    try:
-        await pipeline.ensure_collection(reset=reset)
-        return await pipeline.loader().load(list(paths))
-    finally:
-        await pipeline.close()
+    async with make_pipeline(settings, encoder) as service:
+        return await service.load(list(paths), reset=reset)
 
 
 @pytest.fixture(scope="module")

@@ -22,13 +22,15 @@ from qa_app.answer import (
     strip_echo,
 )
 from qa_app.errors import QAError
-from qa_app.retrieval import RankedPassage
+from qa_app.models import Passage
+
+pytestmark = pytest.mark.unit
 
 
 def passage(n: int, text: str, *, title: str = "Doc", headings: tuple[str, ...] = (), score: float | None = None,
-            rank: int | None = None) -> RankedPassage:
+            rank: int | None = None) -> Passage:
     rank = n if rank is None else rank
-    return RankedPassage(id=f"p{n}", rank=rank, score=1.0 / rank if score is None else score, text=text,
+    return Passage(id=f"p{n}", rank=rank, score=1.0 / rank if score is None else score, text=text,
                          source=f"src{n}.md", doc_id=f"d{n}", title=title, headings=headings, chunk=0)
 
 
@@ -220,8 +222,8 @@ def test_extractive_limits() -> None:
 # ---------------------------------------------------------------------------------------------- answerer
 
 
-async def collect(answerer: Answerer, question: str, passages: list[RankedPassage]) -> list[tuple[str, object]]:
-    return [event async for event in answerer.stream(question, passages)]
+async def collect(answerer: Answerer, question: str, passages: list[Passage]) -> list[tuple[str, object]]:
+    return [(e.kind, e.value) async for e in answerer.stream(question, passages)]
 
 
 def test_without_client_the_answer_is_extracted() -> None:
@@ -231,29 +233,29 @@ def test_without_client_the_answer_is_extracted() -> None:
     assert isinstance(done, dict)
     assert done["kind"] == "extracted" and "error" not in done and "1889" in done["text"]
     assert re.search(r"\[1\]", done["text"])
-    result = run(Answerer(None).complete("When was the Eiffel Tower completed?", PASSAGES))
+    result = run(Answerer(None).complete("When was the Eiffel Tower completed?", PASSAGES)).as_dict()
     assert result["kind"] == "extracted" and result["citations"][0]["passage_id"] == "p1"
     assert set(result) >= {"text", "citations", "invalid_citations", "model", "timings_ms", "kind"}
 
 
 def test_floor_gives_no_answer() -> None:
     low = [passage(1, "Lava is hot.", score=0.1), passage(2, "Bread.", score=0.05)]
-    result = run(Answerer(None, floor=0.3).complete("lava?", low))
+    result = run(Answerer(None, floor=0.3).complete("lava?", low)).as_dict()
     assert result["kind"] == "no_answer" and result["text"] == NO_ANSWER_MESSAGE and result["citations"] == []
     events = run(collect(Answerer(None, floor=0.3), "lava?", low))
     assert [k for k, _ in events] == ["no_answer", "citations", "done"]
-    assert run(Answerer(None, floor=0.05).complete("lava?", low))["kind"] == "extracted"
-    assert run(Answerer(None).complete("lava?", low))["kind"] == "extracted"  # no floor
+    assert run(Answerer(None, floor=0.05).complete("lava?", low)).as_dict()["kind"] == "extracted"
+    assert run(Answerer(None).complete("lava?", low)).as_dict()["kind"] == "extracted"  # no floor
 
 
 def test_floor_uses_the_given_score_and_skips_unknown() -> None:
     low = [passage(1, "Lava is hot.", score=0.9)]
     dense = Answerer(None, floor=0.5, floor_score=lambda p: 0.2)
-    assert run(dense.complete("lava?", low))["kind"] == "no_answer"
+    assert run(dense.complete("lava?", low)).as_dict()["kind"] == "no_answer"
     unknown = Answerer(None, floor=0.5, floor_score=lambda p: None)
-    assert run(unknown.complete("lava?", low))["kind"] == "extracted"
+    assert run(unknown.complete("lava?", low)).as_dict()["kind"] == "extracted"
 
 
 def test_no_passages_is_no_answer() -> None:
-    result = run(Answerer(None).complete("anything?", []))
+    result = run(Answerer(None).complete("anything?", [])).as_dict()
     assert result["kind"] == "no_answer" and result["text"] == NO_PASSAGES_MESSAGE

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from qa_app.config import Settings
-from qa_app.encoders import DenseEncoder
+from qa_app.embedding.encoder import DenseEncoder
+from qa_app.settings import Settings
 from qa_app.web import create_app
 from tests.app_server import serving
 from tests.conftest import make_pipeline
@@ -115,21 +115,20 @@ def test_stream_event_order_and_citations_of_shown_passages(app_with: Any) -> No
 
 
 def test_a_client_that_disconnects_cancels_the_llm_request(loaded: Settings) -> None:
-    with fake_llm_thread("endless", interval=0.05) as fake:
-        with serving(loaded.milvus_uri, env={"QA_LLM_URL": fake.url}) as url:
-            with httpx.stream("GET", url + "/ask/stream", params={"q": "volcano"}, timeout=30) as response:
-                tokens = 0
-                for line in response.iter_lines():
-                    tokens += line == "event: token"
-                    if tokens == 3:
-                        break
-            deadline = time.monotonic() + 10
-            while not fake.disconnected.is_set() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert fake.disconnected.is_set(), "the LLM request was not closed"
-            sent = fake.sent
-            time.sleep(0.5)
-            assert fake.sent == sent, "tokens kept coming after the disconnect"
+    with fake_llm_thread("endless", interval=0.05) as fake, serving(loaded.milvus_uri, env={"QA_LLM_URL": fake.url}) as url:
+        with httpx.stream("GET", url + "/ask/stream", params={"q": "volcano"}, timeout=30) as response:
+            tokens = 0
+            for line in response.iter_lines():
+                tokens += line == "event: token"
+                if tokens == 3:
+                    break
+        deadline = time.monotonic() + 10
+        while not fake.disconnected.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fake.disconnected.is_set(), "the LLM request was not closed"
+        sent = fake.sent
+        time.sleep(0.5)
+        assert fake.sent == sent, "tokens kept coming after the disconnect"
 
 
 def test_bad_input_to_the_stream_is_a_json_400(client: TestClient) -> None:

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from qa_app.config import Settings
-from qa_app.encoders import DenseEncoder
+from qa_app.embedding.encoder import DenseEncoder
+from qa_app.settings import Settings
 from qa_app.web import create_app
 from tests.conftest import make_pipeline
 

@@ -3,7 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from qa_app.config import SETTINGS, Settings, SettingsError, load_settings, settings_environment
+from qa_app.errors import SettingsError
+from qa_app.settings import SETTINGS, Settings, load_settings, settings_environment
+
+pytestmark = pytest.mark.unit
 
 
 def test_defaults_when_no_variables_are_set() -> None:

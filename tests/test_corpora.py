@@ -9,18 +9,18 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 from qa_app.cli import cli
-from qa_app.encoders import DenseEncoder
-from qa_app.store import PassageStore
+from qa_app.embedding.encoder import DenseEncoder
+from qa_app.store import MilvusStore
 from qa_app.web import create_app
 from tests.conftest import CORPUS, Backend, cli_target, make_pipeline, run
 
 
 def partitions(uri: str, collection: str) -> set[str] | None:
     async def go() -> set[str] | None:
-        store = PassageStore(uri, collection)
+        store = MilvusStore(uri, collection)
         try:
             await store.exists()
-            return set(await store._raw_client().list_partitions(collection)) if not store.is_embedded else None
+            return set(await store.connection.call(lambda c: c.list_partitions(collection))) if not store.is_embedded else None
         finally:
             await store.close()
     return run(go())

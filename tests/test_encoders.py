@@ -9,7 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from qa_app.encoders import DenseEncoder, QueryBatcher, native_bf16, question_threads, resolve_precision
+from qa_app.embedding.cpu import native_bf16, resolve_precision
+from qa_app.embedding.encoder import DenseEncoder
+from qa_app.embedding.question_batcher import QueryBatcher, question_threads
 
 
 def test_counting_tokens_while_embedding_in_other_threads_breaks_nothing(encoder: DenseEncoder) -> None:
@@ -21,14 +23,14 @@ def test_counting_tokens_while_embedding_in_other_threads_breaks_nothing(encoder
         try:
             while time.monotonic() < deadline:
                 assert encoder.encode(texts * 3, batch_size=32).shape == (18, 384)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     def count() -> None:
         try:
             while time.monotonic() < deadline:
                 assert [encoder.count_tokens(t) for t in texts] == [3, 9, 14, 2, 30, 300]
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=f) for f in (embed, count, count)]
@@ -135,7 +137,7 @@ def test_a_failing_model_call_fails_every_question_in_its_batch(encoder: DenseEn
 def test_a_packed_copy_computes_what_the_model_does_and_shares_its_other_tensors() -> None:
     import torch
 
-    from qa_app.packed_linear import PackedLinear, packed_copy
+    from qa_app.embedding.packed_linear import PackedLinear, packed_copy
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(384, 1536), torch.nn.GELU(), torch.nn.LayerNorm(1536),

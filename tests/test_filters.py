@@ -1,7 +1,10 @@
 import pytest
 
-from qa_app.filters import FilterError, TextFilter, build_expression, check_value, matches, needs_recheck, \
-    string_literal
+from qa_app.errors import FilterError
+from qa_app.models import TextFilter
+from qa_app.store.expressions import build_expression, check_value, matches, needs_recheck, string_literal
+
+pytestmark = pytest.mark.unit
 
 
 def test_no_filter_gives_no_expression() -> None:

@@ -7,12 +7,18 @@ import gc
 import numpy as np
 import pytest
 
-from qa_app.retrieval import Query, Retriever, _scaled
-from qa_app.store import Hit, HitList
+from qa_app.models import Passage as Hit
+from qa_app.search.fusion import scaled as _scaled
+from qa_app.search.fusion import weighted
+from qa_app.search.query import Query
+from qa_app.search.retriever import Retriever
+from qa_app.store import HitList
+
+pytestmark = pytest.mark.unit
 
 
 def hit(pid: str, score: float) -> Hit:
-    return Hit(pid, score, "", "s", "", "", (), 0)
+    return Hit(pid, "s", "", "", (), 0, "", score=score)
 
 
 def test_scaling_maps_the_first_hit_to_one_and_the_last_to_zero_in_either_order() -> None:
@@ -23,10 +29,9 @@ def test_scaling_maps_the_first_hit_to_one_and_the_last_to_zero_in_either_order(
 
 
 def test_weighted_fusion_ranks_by_the_weighted_sum_and_explains_it() -> None:
-    retriever = Retriever(None, None, candidates=10, rrf_k=60, fusion="weighted", dense_weight=0.6)  # type: ignore[arg-type]
     dense = HitList.of([hit("a", 0.8), hit("b", 0.5), hit("c", 0.2)])
     sparse = HitList.of([hit("c", 12.0), hit("d", 6.0), hit("b", 0.0)])
-    fused = retriever._weighted(dense, sparse, 10)
+    fused = weighted(dense, sparse, 10, dense_weight=0.6)
     assert [(p.id, round(p.score, 3)) for p in fused] == [("a", 0.6), ("c", 0.4), ("b", 0.3), ("d", 0.2)]
     a, c, b, d = fused
     assert (a.dense_rank, a.sparse_rank, a.dense_share, a.dense_score) == (1, None, 1.0, 0.8)
@@ -36,11 +41,10 @@ def test_weighted_fusion_ranks_by_the_weighted_sum_and_explains_it() -> None:
 
 
 def test_weighted_fusion_keeps_only_the_best_limit_in_the_same_order() -> None:
-    retriever = Retriever(None, None, candidates=10, rrf_k=60, fusion="weighted", dense_weight=0.6)  # type: ignore[arg-type]
     dense = HitList.of([hit(f"d{i}", 1.0 - i / 20) for i in range(20)])
     sparse = HitList.of([hit(f"d{i * 2}", 20.0 - i) for i in range(20)])
-    everything = retriever._weighted(dense, sparse, 100)
-    best = retriever._weighted(dense, sparse, 5)
+    everything = weighted(dense, sparse, 100, dense_weight=0.6)
+    best = weighted(dense, sparse, 5, dense_weight=0.6)
     assert len(everything) == 30 and [p.rank for p in best] == [1, 2, 3, 4, 5]
     assert best == everything[:5]
 
@@ -89,7 +93,7 @@ class WaitingEmbedder:
 @pytest.mark.parametrize("fusion", ["weighted", "rrf"])
 def test_the_keyword_search_runs_while_the_question_is_embedded(fusion: str) -> None:
     store = OrderedStore()
-    retriever = Retriever(store, WaitingEmbedder(store), candidates=10, rrf_k=60, fusion=fusion)  # type: ignore[arg-type]
+    retriever = Retriever(store, WaitingEmbedder(store), candidates=10, rrf_k=60, fusion=fusion, dense_weight=0.6)  # type: ignore[arg-type]
     result = asyncio.run(retriever.search(Query("why?", top_k=3)))
     assert store.events[:2] == ["keyword", "embedded"] and store.events.count("keyword") == 1
     assert {p.id for p in result.passages} == {"k", "d", "e"}
@@ -99,7 +103,8 @@ def test_the_keyword_search_runs_while_the_question_is_embedded(fusion: str) -> 
 def test_a_failed_embedding_is_the_error_reported_and_leaves_no_keyword_task_behind() -> None:
     store = OrderedStore()
     store.keyword_error = RuntimeError("keyword failed too")
-    retriever = Retriever(store, WaitingEmbedder(store, ValueError("model failed")), candidates=10, rrf_k=60)  # type: ignore[arg-type]
+    embedder = WaitingEmbedder(store, ValueError("model failed"))
+    retriever = Retriever(store, embedder, candidates=10, rrf_k=60, fusion="weighted", dense_weight=0.6)  # type: ignore[arg-type]
     unretrieved: list[object] = []
 
     async def ask() -> None:
@@ -115,7 +120,7 @@ def test_a_failed_embedding_is_the_error_reported_and_leaves_no_keyword_task_beh
 
 def test_keyword_mode_never_embeds() -> None:
     store = OrderedStore()
-    retriever = Retriever(store, None, candidates=10, rrf_k=60)  # type: ignore[arg-type]
+    retriever = Retriever(store, None, candidates=10, rrf_k=60, fusion="weighted", dense_weight=0.6)  # type: ignore[arg-type]
     result = asyncio.run(retriever.search(Query("why?", mode="sparse")))
     assert store.events == ["keyword"] and [p.id for p in result.passages] == ["k", "d"]
 

@@ -1,4 +1,8 @@
-from qa_app.highlight import cite_links, highlight, query_terms
+import pytest
+
+from qa_app.web.highlight import cite_links, highlight, query_terms
+
+pytestmark = pytest.mark.unit
 
 
 def test_query_terms_drop_stop_words_and_duplicates() -> None:

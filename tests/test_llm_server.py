@@ -16,15 +16,15 @@ import pytest
 from qa_app.answer import Answerer, LLMClient, LLMError, LLMTimeout, StreamInfo, build_prompt
 
 try:
-    from llm_server import FakeLLM, LLMServer, free_port, llm_server  # noqa: F401 - the fixture
+    from llm_server import FakeLLM, LLMServer, free_port, llm_server
 except ImportError:  # tests/ became a package
     from tests.llm_server import FakeLLM, LLMServer, free_port, llm_server  # noqa: F401
 
-from qa_app.retrieval import RankedPassage
+from qa_app.models import Passage
 
 
-def passage(n: int, title: str, text: str) -> RankedPassage:
-    return RankedPassage(id=f"doc{n}#0", rank=n, score=round(1 / (60 + n), 6), text=text, source=f"{title}.md",
+def passage(n: int, title: str, text: str) -> Passage:
+    return Passage(id=f"doc{n}#0", rank=n, score=round(1 / (60 + n), 6), text=text, source=f"{title}.md",
                          doc_id=f"doc{n}", title=title, headings=("Overview",), chunk=0)
 
 
@@ -42,8 +42,8 @@ def run(coro):  # type: ignore[no-untyped-def]
 
 
 async def events_of(answerer: Answerer, question: str = QUESTION,
-                    passages: list[RankedPassage] = PASSAGES) -> list[tuple[str, Any]]:
-    return [event async for event in answerer.stream(question, passages)]
+                    passages: list[Passage] = PASSAGES) -> list[tuple[str, Any]]:
+    return [(e.kind, e.value) async for e in answerer.stream(question, passages)]
 
 
 def kinds(events: list[tuple[str, Any]]) -> str:
@@ -66,7 +66,7 @@ def assert_fallback(events: list[tuple[str, Any]], *, error: str) -> dict[str, A
     return done
 
 
-def assert_cited_only_shown(text: str, citations: list[dict[str, Any]], shown: list[RankedPassage]) -> None:
+def assert_cited_only_shown(text: str, citations: list[dict[str, Any]], shown: list[Passage]) -> None:
     ids = {p.id for p in shown}
     assert all(c["passage_id"] in ids and 1 <= c["number"] <= len(shown) for c in citations)
     for group in re.findall(r"(?<![\w)])\[([\d,\s\-–;]+)\]", text):
@@ -115,7 +115,7 @@ def test_base_url_forms_reach_the_same_path(suffix: str) -> None:
 def test_complete_returns_one_dict() -> None:
     async def main() -> dict[str, Any]:
         async with FakeLLM("ok") as fake, LLMClient(fake.url) as client:
-            return await Answerer(client).complete(QUESTION, PASSAGES)
+            return (await Answerer(client).complete(QUESTION, PASSAGES)).as_dict()
 
     result = run(main())
     assert result["kind"] == "generated" and result["text"] == "Paris is in France [1]."
@@ -172,7 +172,7 @@ def test_client_raises_llm_error_with_status(mode: str, error: str, status: int)
 def test_unreachable_server_falls_back() -> None:
     async def main() -> dict[str, Any]:
         async with LLMClient(f"http://127.0.0.1:{free_port()}/v1", connect_timeout=1) as client:
-            return await Answerer(client).complete(QUESTION, PASSAGES)
+            return (await Answerer(client).complete(QUESTION, PASSAGES)).as_dict()
 
     result = run(main())
     assert result["kind"] == "extracted" and "cannot reach the LLM server" in result["error"]
@@ -186,7 +186,7 @@ def test_interrupted_stream_is_marked() -> None:
             info = StreamInfo()
             texts = [d async for d in client.stream_chat([{"role": "user", "content": "x"}], info=info)]
             assert texts == ["Paris"] and info.finish_reason == "interrupted" and info.model == "fake-model"
-            return await Answerer(client).complete(QUESTION, PASSAGES)
+            return (await Answerer(client).complete(QUESTION, PASSAGES)).as_dict()
 
     result = run(main())
     assert result["kind"] == "generated" and result["finish_reason"] == "interrupted"
@@ -200,8 +200,8 @@ def test_cancelling_the_consumer_closes_the_upstream_connection() -> None:
             seen: list[str] = []
 
             async def consume() -> None:
-                async for kind, value in answerer.stream(QUESTION, PASSAGES):
-                    seen.append(kind)
+                async for event in answerer.stream(QUESTION, PASSAGES):
+                    seen.append(event.kind)
                     if len(seen) >= 3:
                         first_tokens.set()
 
@@ -224,7 +224,8 @@ def test_closing_the_stream_early_closes_the_upstream_connection() -> None:
     async def main() -> None:
         async with FakeLLM("endless", interval=0.01) as fake, LLMClient(fake.url) as client:
             async with aclosing(Answerer(client).stream(QUESTION, PASSAGES)) as events:
-                async for kind, _ in events:
+                async for event in events:
+                    kind, _ = event.kind, event.value
                     assert kind == "token"
                     break
             await asyncio.wait_for(fake.disconnected.wait(), 2)
@@ -319,7 +320,7 @@ def test_real_server_prompt_over_context_falls_back(llm_server: LLMServer) -> No
     async def main() -> list[tuple[str, Any]]:
         client, answerer = real_answerer(llm_server, max_context_tokens=100_000)
         async with client:
-            return [e async for e in answerer.stream(QUESTION, huge)]
+            return [(e.kind, e.value) async for e in answerer.stream(QUESTION, huge)]
 
     events = run(main())
     assert kinds(events) == "error extracted citations done"
@@ -334,7 +335,8 @@ def test_real_server_notices_a_cancelled_consumer(llm_server: LLMServer) -> None
             got_token = asyncio.Event()
 
             async def consume() -> None:
-                async for kind, _ in answerer.stream(QUESTION, PASSAGES):
+                async for event in answerer.stream(QUESTION, PASSAGES):
+                    kind, _ = event.kind, event.value
                     if kind == "token":
                         got_token.set()
 

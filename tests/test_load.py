@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from qa_app.cli import cli
-from qa_app.encoders import DenseEncoder
-from qa_app.ingest import LoadReport
-from qa_app.config import Settings
+from qa_app.embedding.encoder import DenseEncoder
+from qa_app.ingest.loader import LoadReport
+from qa_app.settings import Settings
 from tests.conftest import Backend, cli_target, load_into, make_pipeline, run
 
 

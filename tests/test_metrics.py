@@ -8,9 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from qa_app.evaluation import (EvalInputError, _suffix_index, hit_at_k, judged_queries, mean_metrics, mrr_at_k,
-                               ndcg_at_k, query_metrics, rank_documents, read_qrels, read_queries, recall_at_k)
-from qa_app.retrieval import RankedPassage
+from qa_app.errors import EvalInputError
+from qa_app.evaluation import (
+    _suffix_index,
+    hit_at_k,
+    judged_queries,
+    mean_metrics,
+    mrr_at_k,
+    ndcg_at_k,
+    query_metrics,
+    rank_documents,
+    read_qrels,
+    read_queries,
+    recall_at_k,
+)
+from qa_app.models import Passage
+
+pytestmark = pytest.mark.unit
 
 L3 = math.log2(3)
 
@@ -91,8 +105,8 @@ def test_query_metrics_and_mean() -> None:
     assert mean_metrics([])["ndcg@10"] == 0.0
 
 
-def _passage(rank: int, doc_id: str = "", source: str = "corpus.jsonl") -> RankedPassage:
-    return RankedPassage(id=f"p{rank}", rank=rank, score=1 / rank, text="", source=source, doc_id=doc_id,
+def _passage(rank: int, doc_id: str = "", source: str = "corpus.jsonl") -> Passage:
+    return Passage(id=f"p{rank}", rank=rank, score=1 / rank, text="", source=source, doc_id=doc_id,
                          title="", headings=(), chunk=0)
 
 

@@ -2,7 +2,11 @@ from pathlib import Path
 
 import pytest
 
-from qa_app.readers import ReadError, Section, kind_of, parse_html, parse_markdown, parse_rst, read_documents
+from qa_app.errors import ReadError
+from qa_app.ingest.readers import kind_of, parse_html, parse_markdown, parse_rst, read_documents
+from qa_app.models import Section
+
+pytestmark = pytest.mark.unit
 
 
 def test_markdown_sections_keep_heading_path() -> None:

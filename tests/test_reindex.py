@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.app_server import QA_APP, qa_app, serving
+from tests.app_server import QA_APP, READY_SECONDS, qa_app, serving, wait_for_output
 from tests.conftest import CORPUS, Backend, cli_target, open_backend
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,10 +77,7 @@ def test_an_interrupted_reindex_leaves_the_live_collection_serving(tmp_path: Pat
     assert qa_app("load", str(corpus), *target, "--quiet").returncode == 0
     process = subprocess.Popen([*QA_APP, "reindex", *target, "--chunk-tokens", "96"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert process.stderr is not None
-    progress = b""
-    while process.poll() is None and b"passage/s" not in progress:
-        progress += process.stderr.read1(4096)
+    wait_for_output(process, lambda progress: b"passage/s" in progress, READY_SECONDS)
     process.send_signal(signal.SIGKILL)
     process.wait()
     process.stderr.close()

@@ -17,17 +17,19 @@ from typing import Any
 
 import psutil
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from qa_app.config import Settings
-from qa_app.encoders import DenseEncoder
+from qa_app.embedding.encoder import DenseEncoder
+from qa_app.settings import Settings
 from qa_app.web import create_app
-from tests.app_server import QA_APP, qa_app
+from tests.app_server import QA_APP, READY_SECONDS, qa_app, wait_for_output
 from tests.conftest import load_into, make_pipeline, run
 
 REPO = Path(__file__).resolve().parent.parent
-FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+# Examples per property come from the Hypothesis profile (tests/conftest.py): few by default, 400 in CI.
+FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=50),
@@ -146,8 +148,8 @@ def test_a_killed_milvus_lite_gives_503_then_recovers_without_a_restart(tmp_path
 
 def stored(db: Path) -> set[tuple[str, str]]:
     """(id, content_hash) of every passage, read in a child process (one process per Lite file)."""
-    script = ("import asyncio, json, sys\nfrom qa_app.store import PassageStore\n"
-              "async def main():\n    s = PassageStore(sys.argv[1], 'passages')\n"
+    script = ("import asyncio, json, sys\nfrom qa_app.store import MilvusStore\n"
+              "async def main():\n    s = MilvusStore(sys.argv[1], 'passages')\n"
               "    rows = [(r['id'], r['content_hash']) async for r in s.rows('', ['content_hash'])]"
               " if await s.exists() else []\n"
               "    await s.close()\n    print(json.dumps(rows))\nasyncio.run(main())\n")
@@ -173,13 +175,11 @@ def test_loads_killed_at_random_points_finish_with_exactly_the_right_passages(tm
         process = subprocess.Popen([*QA_APP, "load", str(corpus), "--milvus-uri", str(db)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                    env={**os.environ, "QA_INSERT_BATCH": "32"})
-        assert process.stderr is not None
-        progress = b""
         # Kill at a random moment once writing has begun (the progress bar counts inserted passages:
         # wait until it shows some); the first run is killed earlier, while it reads and embeds.
-        while process.poll() is None and run_number > 0 and not re.search(rb"embedding:\s+\d+%\|[^|]*\|\s*[1-9]\d*/",
-                                                                           progress):
-            progress += process.stderr.read1(4096)
+        if run_number > 0:
+            wait_for_output(process, lambda progress: bool(re.search(rb"embedding:\s+\d+%\|[^|]*\|\s*[1-9]\d*/",
+                                                                     progress)), READY_SECONDS)
         time.sleep(rng.uniform(0, 2) if run_number else rng.uniform(3, 6))
         process.send_signal(signal.SIGKILL)
         process.wait()

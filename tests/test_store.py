@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from qa_app.chunking import Passage
-from qa_app.encoders import DenseEncoder, ModelInfo
+from qa_app.embedding.encoder import DenseEncoder
 from qa_app.errors import ModelMismatch, StoreUnavailable
-from qa_app.search_batcher import SearchBatcher
-from qa_app.store import MAX_BYTES, PassageStore, passage_row, truncate_utf8
+from qa_app.models import ModelInfo, Passage
+from qa_app.search.batcher import SearchBatcher
+from qa_app.store import MilvusStore
+from qa_app.store.compat import MAX_BYTES, truncate_utf8
+from qa_app.store.rows import passage_row
 from tests.conftest import Backend, run
 
 MODEL = ModelInfo("test-model", 4, 256)
@@ -28,12 +29,12 @@ def vectors(n: int) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def new_store(backend: Backend) -> PassageStore:
+def new_store(backend: Backend) -> MilvusStore:
     settings = backend.settings("t")
-    return PassageStore(settings.milvus_uri, settings.collection, timeout=10)
+    return MilvusStore(settings.milvus_uri, settings.collection, timeout=10)
 
 
-async def filled(backend: Backend, n: int = 3) -> PassageStore:
+async def filled(backend: Backend, n: int = 3) -> MilvusStore:
     store = new_store(backend)
     await store.ensure(MODEL)
     texts = ["volcanoes erupt lava", "bread needs yeast", "trains run on rails"]
@@ -45,7 +46,7 @@ def test_ensure_creates_once_and_records_the_model(backend: Backend) -> None:
     async def go() -> tuple[bool, bool, dict[str, object]]:
         store = new_store(backend)
         try:
-            return await store.ensure(MODEL), await store.ensure(MODEL), await store.model_of_collection()
+            return await store.ensure(MODEL), await store.ensure(MODEL), await store.fingerprint()
         finally:
             await store.close()
     first, second, meta = run(go())
@@ -88,7 +89,7 @@ def test_delete_removes_rows(backend: Backend) -> None:
 
 
 def test_rows_pages_past_one_query_limit(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("qa_app.store.QUERY_PAGE", 4)
+    monkeypatch.setattr("qa_app.store.milvus.QUERY_PAGE", 4)
     async def go() -> list[str]:
         store = await filled(backend, n=10)
         try:

@@ -1,0 +1,1 @@
+"""Dense embeddings: the model, the arithmetic this CPU runs it in, and batching of questions."""

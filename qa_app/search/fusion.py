@@ -1,0 +1,77 @@
+"""Fusing a dense and a keyword ranking into one, and explaining each passage's place: pure functions
+of the two lists."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+
+from qa_app.models import Explanation, Passage
+from qa_app.store import HitList
+
+
+def scaled(scores: list[float]) -> list[float]:
+    """Scores mapped to 1 for the first hit and 0 for the last, whichever way the backend orders them
+    (Milvus Lite 3.x reports BM25 as negative distances)."""
+    if not scores:
+        return []
+    best, worst = scores[0], scores[-1]
+    if best == worst:
+        return [1.0] * len(scores)
+    return [(s - worst) / (best - worst) for s in scores]
+
+
+def weighted(dense: HitList, sparse: HitList, limit: int, dense_weight: float) -> list[Passage]:
+    """Fuse by score: each list's scores scaled to 0..1 over its candidates (best 1, last 0), then
+    dense_weight x dense + (1 - dense_weight) x keyword; a passage missing from a list gets 0 there.
+    Only the best `limit` become passages (this runs on the event loop for every question)."""
+    dense_parts = {pid: dense_weight * s for pid, s in zip(dense.ids, scaled(dense.scores), strict=True)}
+    sparse_parts = {pid: (1 - dense_weight) * s for pid, s in zip(sparse.ids, scaled(sparse.scores), strict=True)}
+    dense_ranks = _ranks(dense)
+    sparse_ranks = _ranks(sparse)
+    totals = {pid: dense_parts.get(pid, 0.0) + sparse_parts.get(pid, 0.0) for pid in [*sparse.ids, *dense.ids]}
+    best = heapq.nsmallest(limit, totals, key=lambda pid: (-totals[pid], pid))
+    passages = []
+    for rank, pid in enumerate(best, 1):
+        total = totals[pid]
+        share = dense_parts.get(pid, 0.0) / total if total else None
+        dense_rank, sparse_rank = dense_ranks.get(pid), sparse_ranks.get(pid)
+        hit = dense[dense_rank - 1] if dense_rank else sparse[sparse_rank - 1]  # type: ignore[operator]
+        why = Explanation(dense_rank, sparse_rank, _rounded(share, 3), _score_at(dense, dense_rank))
+        passages.append(hit.ranked(rank, round(total, 6), why))
+    return passages
+
+
+def explain_rrf(fused: HitList, dense: HitList, sparse: HitList, rrf_k: int) -> list[Passage]:
+    """Milvus's RRF ranking, each passage with its rank in both lists and the dense part of its score."""
+    dense_ranks = _ranks(dense)
+    sparse_ranks = _ranks(sparse)
+    passages = []
+    for rank, hit in enumerate(fused, 1):
+        d, s = dense_ranks.get(hit.id), sparse_ranks.get(hit.id)
+        d_part = 1 / (rrf_k + d) if d else 0.0
+        s_part = 1 / (rrf_k + s) if s else 0.0
+        share = d_part / (d_part + s_part) if d_part + s_part else None
+        why = Explanation(d, s, _rounded(share, 3), _score_at(dense, d))
+        passages.append(hit.ranked(rank, round(hit.score, 6), why))
+    return passages
+
+
+def single(hits: Sequence[Passage], *, dense: bool) -> list[Passage]:
+    """One retriever's ranking as the result."""
+    if dense:
+        return [h.ranked(i, round(h.score, 6), Explanation(dense_rank=i, dense_score=_rounded(h.score)))
+                for i, h in enumerate(hits, 1)]
+    return [h.ranked(i, round(h.score, 6), Explanation(sparse_rank=i)) for i, h in enumerate(hits, 1)]
+
+
+def _ranks(hits: HitList) -> dict[str, int]:
+    return {pid: i for i, pid in enumerate(hits.ids, 1)}
+
+
+def _score_at(hits: HitList, rank: int | None) -> float | None:
+    return None if rank is None else _rounded(hits.scores[rank - 1])
+
+
+def _rounded(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None else round(value, digits)
