@@ -13,6 +13,20 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PIP="$VENV/bin/pip"
 
+# apt_install [--no-install-recommends] PACKAGE...: install the Debian packages not yet installed.
+apt_install() {
+  local options="" missing=""
+  [ "$1" = "--no-install-recommends" ] && { options="$1"; shift; }
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  [ -z "$missing" ] && return 0
+  echo "== installing for the tests (apt):$missing"
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $options $missing) >/dev/null
+  else
+    echo "   not root: install them yourself (sudo apt-get install$missing); the tests that need them are skipped"
+  fi
+}
+
 # torch first, pinned: an unpinned torch pulled in by sentence-transformers downloads a multi-GB CUDA build.
 if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   echo "== installing torch 2.13.0 (CPU)"
@@ -47,12 +61,9 @@ if [ "${1:-}" = "--test" ]; then
     .venv-milvus/bin/pip install --quiet --upgrade pip
     .venv-milvus/bin/pip install --quiet milvus-lite==3.2.2 pymilvus==3.0.2
   fi
-  if [ ! -x /usr/bin/chromium ]; then
-    echo "== installing Chromium for the browser tests (apt)"
-    if [ "$(id -u)" = 0 ]; then
-      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null
-    else
-      echo "   not root: install chromium yourself (sudo apt-get install chromium); browser tests will be skipped"
-    fi
-  fi
+  # System packages the tests use: Chromium (browser tests), Tesseract (OCR of scanned PDF pages),
+  # LibreOffice (documents written by a second producer), real PDF manuals (the PDF reader's tests).
+  apt_install chromium chromium-driver
+  apt_install --no-install-recommends tesseract-ocr tesseract-ocr-eng libreoffice-writer-nogui \
+    libreoffice-impress-nogui r-doc-pdf why3-doc-pdf
 fi

@@ -12,6 +12,7 @@ from qa_app.ingest.readers.html import parse_html
 from qa_app.ingest.readers.jsonl import beir_records, parse_jsonl
 from qa_app.ingest.readers.markup import parse_markdown, parse_rst, parse_text
 from qa_app.ingest.readers.office import read_csv, read_docx, read_odt, read_pptx, read_xlsx
+from qa_app.ingest.readers.pdf import read_pdf
 from qa_app.models import Document, Section
 
 __all__ = ["FORMATS", "ReadError", "beir_records", "kind_of", "parse_html", "parse_markdown", "parse_rst",
@@ -20,14 +21,20 @@ __all__ = ["FORMATS", "ReadError", "beir_records", "kind_of", "parse_html", "par
 # file suffix -> format
 FORMATS = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
            ".rst": "rst", ".html": "html", ".htm": "html", ".jsonl": "jsonl",
-           ".docx": "docx", ".pptx": "pptx", ".epub": "epub", ".odt": "odt", ".xlsx": "xlsx", ".csv": "csv"}
+           ".docx": "docx", ".pptx": "pptx", ".epub": "epub", ".odt": "odt", ".xlsx": "xlsx", ".csv": "csv",
+           ".pdf": "pdf"}
 
 # Formats that are not text, read from the file by their own module: format -> read(path, source).
 # Each reader module adds its line here.
 FileReader = Callable[[Path, str], list[Document]]
 FILE_READERS: dict[str, FileReader] = {
     "docx": read_docx, "pptx": read_pptx, "epub": read_epub, "odt": read_odt, "xlsx": read_xlsx, "csv": read_csv,
+    "pdf": read_pdf,
 }
+
+# Readers that report each page as they read it: read(path, source, progress=progress(done, total)).
+PagedReader = Callable[..., list[Document]]
+PAGED_READERS: dict[str, PagedReader] = {"pdf": read_pdf}
 
 TextParser = Callable[[str], tuple[str, list[Section]]]
 TEXT_PARSERS: dict[str, TextParser] = {"text": parse_text, "markdown": parse_markdown, "rst": parse_rst,
@@ -56,11 +63,14 @@ def read_text(path: Path) -> str:
         raise ReadError(f"not UTF-8 text (byte {exc.start})") from None
 
 
-def read_documents(path: Path, source: str) -> list[Document]:
-    """All documents in one file: one per file, or one per line of a JSONL file."""
+def read_documents(path: Path, source: str, *, progress: Callable[[int, int], None] | None = None) -> list[Document]:
+    """All documents in one file: one per file, or one per line of a JSONL file. `progress(done, total)`
+    hears of each page as it is read, where the reader counts pages (PAGED_READERS)."""
     kind = kind_of(path)
     if kind is None:
         raise ReadError(f"unsupported file type {path.suffix or '(none)'}")
+    if progress is not None and kind in PAGED_READERS:
+        return PAGED_READERS[kind](path, source, progress=progress)
     if kind in FILE_READERS:
         return FILE_READERS[kind](path, source)
     text = read_text(path)
