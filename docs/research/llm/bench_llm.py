@@ -41,6 +41,7 @@ REFUSAL = re.compile(
     r"no (information|mention|passage)|cannot (find|answer|be answered)|can'?t (find|answer)|"
     r"isn'?t (mentioned|covered|provided)|(passages|documents) do(es)? not|unable to (find|answer))", re.I)
 CITE = re.compile(r"(?<![\w)])\[\s*(\d{1,2}(?:\s*[,;-]\s*\d{1,2})*)\s*\]")
+CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.S)  # as the app does: no citations inside code
 
 
 def loadavg() -> list[float]:
@@ -138,7 +139,7 @@ def reset_prefix(base: str, alias: str) -> None:
 
 def cited(text: str) -> list[int]:
     out: list[int] = []
-    for m in CITE.finditer(text):
+    for m in CITE.finditer(CODE.sub(" ", text)):
         for part in re.split(r"\s*[,;]\s*", m.group(1)):
             if "-" in part:
                 a, b = (int(x) for x in part.split("-"))
