@@ -1,6 +1,8 @@
-"""Run the benchmarks: `.venv/bin/python -m bench [--quick] [--only a,b] [--skip a,b] [--scale-1m]`.
+"""Run the benchmarks: `.venv/bin/python -m bench [--quick] [--only a,b] [--skip a,b] [--scale-1m] [--cpu native,avx2]`.
 
-Writes bench/results/<timestamp>.json and regenerates docs/performance.md.
+Prints the CPU model and its flags, runs the benchmarks on this CPU, then again in a child process with
+torch limited to AVX2 (the common laptop: `--cpu avx2`, see bench.common.EMULATE_AVX2), and writes one
+bench/results/<timestamp>.json and docs/performance.md with both.
 """
 
 from __future__ import annotations
@@ -13,15 +15,32 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import traceback
 from pathlib import Path
 
-from bench.common import BENCH, FULL, QUICK, ROOT, Context, Row, load_average, python_info
+from bench.common import (
+    BENCH,
+    EMULATE_AVX2,
+    FULL,
+    QUICK,
+    ROOT,
+    Context,
+    Row,
+    cpu_description,
+    emulated,
+    load_average,
+    python_info,
+)
 
 ORDER = ["ingestion", "latency", "throughput", "loop_lag", "scale", "precision"]
-EXTRA = ["what_if"]  # only with --only: evidence for a proposed change, not a benchmark of the app as it is
+# Only with --only: evidence for a proposed change (what_if), or the first run from a fresh clone (minutes of install).
+EXTRA = ["what_if", "first_run"]
+# What the AVX2 emulation re-runs: the benchmarks whose figures depend on the CPU's arithmetic.
+CPU_BOUND = ["ingestion", "latency", "throughput", "precision", "first_run"]
+EMULATED_LABEL = "[AVX2 emulated] "
 
 
 def main() -> None:
@@ -35,7 +54,13 @@ def main() -> None:
                         help="re-run the chosen benchmarks and merge them into this earlier result (doc from the merge)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (databases, logs)")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/performance.md")
+    parser.add_argument("--cpu", default="native,avx2",
+                        help="CPU classes: native (this CPU as it is), avx2 (torch limited to AVX2, in a child process)")
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)  # where a child writes its results
     args = parser.parse_args()
+    classes = [c for c in args.cpu.split(",") if c]
+    if classes == ["avx2"] and not emulated():  # the limits must be set before torch starts: start again under them
+        os.execve(sys.executable, [sys.executable, "-m", "bench", *sys.argv[1:]], {**os.environ, **EMULATE_AVX2})
 
     only = [n for n in args.only.split(",") if n]
     chosen = [n for n in ORDER + EXTRA if (n in only if only else n in ORDER) and n not in args.skip.split(",")]
@@ -47,10 +72,17 @@ def main() -> None:
     started = time.time()
     meta = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)), "mode": sizes.name,
-        "benchmarks": chosen, "commit": _git("rev-parse", "--short", "HEAD"), "dirty_files": _git("status", "--porcelain").count("\n"),
-        "cpu": _cpu(), **python_info(), "platform": platform.platform(), "load_before": load_average(),
-        "work": str(work),
+        "benchmarks": chosen, "commit": _git("rev-parse", "--short", "HEAD"),
+        "dirty_files": _git("status", "--porcelain").count("\n"), "cpu": _cpu(), "cpu_detail": cpu_description(),
+        **python_info(), "platform": platform.platform(), "load_before": load_average(), "work": str(work),
     }
+    detail = meta["cpu_detail"]
+    ctx.log(f"CPU: {detail['model']} x {detail['cores']}, class {detail['class']}, flags {' '.join(detail['flags'])}"
+            f"{'; emulating AVX2: ' + str(detail['limits']) if detail['emulating'] else ''}; "
+            f"torch {detail['torch_cpu_capability']}")
+    requested = chosen
+    if "native" not in classes and not emulated():
+        chosen = []
     ctx.log(f"bench {sizes.name}: {', '.join(chosen)}; load average {meta['load_before']}; work {work}")
     errors: dict[str, str] = {}
     timings: dict[str, float] = {}
@@ -74,8 +106,15 @@ def main() -> None:
         ctx.log(f"{name} took {timings[name]:.0f} s")
     meta.update(seconds=time.time() - started, benchmark_seconds=timings, load_after=load_average(), errors=errors)
     result = {"meta": meta, "sizes": vars(sizes), "rows": [r.as_dict() for r in ctx.rows], "details": ctx.details}
+    again = [n for n in requested if n in CPU_BOUND]
+    if "avx2" in classes and not emulated() and again:
+        result = with_emulated(result, args, again, work)
     if args.update:
         result = merge(json.loads(args.update.read_text()), result, chosen)
+    if args.out:  # a child run: the parent writes the results and the doc
+        args.out.write_text(json.dumps(result, indent=2, default=str))
+        shutil.rmtree(work, ignore_errors=True)
+        return
     out_dir = BENCH / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}-{sizes.name}.json"
@@ -93,9 +132,31 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def with_emulated(result: dict, args: argparse.Namespace, benchmarks: list[str], work: Path) -> dict:
+    """`result` with the rows and details of the same benchmarks run under the AVX2 emulation (a child process)."""
+    out = work / "avx2.json"
+    argv = [sys.executable, "-m", "bench", "--cpu", "avx2", "--out", str(out), "--no-doc", "--only", ",".join(benchmarks)]
+    argv += ["--quick"] if args.quick else []
+    argv += ["--ndcg-full"] if args.ndcg_full else []
+    limits = " ".join(f"{k}={v}" for k, v in EMULATE_AVX2.items())
+    print(f"\n== the same benchmarks with torch limited to AVX2 ({limits}; ONNX Runtime cannot be limited)", flush=True)
+    proc = subprocess.run(argv, cwd=ROOT, env={**os.environ, **EMULATE_AVX2})
+    if proc.returncode != 0 or not out.exists():
+        result["meta"].setdefault("errors", {})["avx2"] = f"the emulated run exited with {proc.returncode}"
+        return result
+    child = json.loads(out.read_text())
+    for row in child["rows"]:
+        row["benchmark"] = EMULATED_LABEL + row["benchmark"]
+    result["rows"] += child["rows"]
+    result["details"]["avx2"] = child["details"]
+    result["meta"]["avx2"] = {k: child["meta"][k] for k in ("cpu_detail", "seconds", "load_before", "load_after", "errors")}
+    return result
+
+
 # Row labels of results written before rows carried their module.
 PREFIXES = {"ingestion": ("ingestion",), "latency": ("query latency", "cost of 3"), "throughput": ("throughput",),
-            "loop_lag": ("event-loop lag", "loop_lag"), "scale": ("scale",), "onnx_backend": ("ONNX", "onnx_backend"), "precision": ("encode speed", "dense nDCG"),
+            "loop_lag": ("event-loop lag", "loop_lag"), "scale": ("scale",),
+            "onnx_backend": ("ONNX", "onnx_backend"), "precision": ("encode speed", "dense nDCG"),
             "what_if": ("what-if",)}
 DETAIL_KEYS = {"onnx_backend": "onnx"}  # results written before precision replaced it
 
@@ -125,7 +186,8 @@ def table(rows: list[Row]) -> str:
     for r in rows:
         ratio = "" if r.ratio is None else f"{r.ratio:.2f}"
         met = "report" if r.met is None else ("yes" if r.met else "**no**")
-        lines.append(f"| {r.benchmark} | {r.measured} | {r.baseline} | {ratio} | {r.goal} | {met} |")
+        cells = [str(c).replace("|", "\\|") for c in (r.benchmark, r.measured, r.baseline, ratio, r.goal, met)]
+        lines.append("| " + " | ".join(cells) + " |")  # a "|delta|" in a cell would split it
     return "\n".join(lines)
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qa_app.config import Settings
-from qa_app.pipeline import Pipeline
-from qa_app.retrieval import Query
+from qa_app.search.query import Query
+from qa_app.service import QAService
+from qa_app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = {
@@ -46,7 +46,7 @@ def found(passage_source: str, doc_id: str, gold: set[str]) -> bool:
     return any(stem.endswith("/" + g) for g in gold)
 
 
-async def best_cosines(pipeline: Pipeline, questions: dict[str, str], gold: dict[str, set[str]] | None
+async def best_cosines(pipeline: QAService, questions: dict[str, str], gold: dict[str, set[str]] | None
                        ) -> list[float]:
     scores = []
     for qid, text in questions.items():
@@ -71,7 +71,7 @@ async def main() -> None:
     answerable: list[float] = []
     unanswerable: list[float] = []
     for name, (db, collection) in corpora.items():
-        pipeline = await Pipeline.open(Settings(milvus_uri=db, collection=collection))
+        pipeline = await QAService.open(Settings(milvus_uri=db, collection=collection))
         try:
             own, gold = read_questions(name)
             mine = await best_cosines(pipeline, own, gold)

@@ -27,11 +27,33 @@ PY = ROOT / ".venv" / "bin" / "python"
 QA_APP = ROOT / ".venv" / "bin" / "qa-app"
 SCIFACT = Path(os.environ.get("QA_BENCH_SCIFACT", ROOT.parent / "shared" / "eval" / "scifact"))
 PYDOCS = ROOT / "data" / "python-docs"
+PYDOCS_EVAL = ROOT / "data" / "eval" / "python-docs"
+PYDOCS_HTML = Path("/usr/share/doc/python3.11/html")  # Debian's python3.11-doc: the Python-docs dev set's pages
 VENVS = BENCH / ".venvs"
 LC_PY = VENVS / "lc" / "bin" / "python"
-ONNX_PY = VENVS / "onnx" / "bin" / "python"
 CACHE = BENCH / "results" / "cache"
 COLLECTION = "scifact"
+# The common laptop on a machine with AMX or AVX-512: torch's oneDNN (bf16 and packed layers), its
+# vectorised ATen kernels and MKL (fp32 GEMM) limited to AVX2. ONNX Runtime's MLAS cannot be limited:
+# it picks kernels from cpuid alone, with no setting or variable (see docs/performance.md).
+EMULATE_AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+
+
+def emulated() -> bool:
+    """True when this process runs under the AVX2 emulation (`python -m bench --cpu avx2`)."""
+    return all(os.environ.get(k) == v for k, v in EMULATE_AVX2.items())
+
+
+def cpu_description() -> dict[str, Any]:
+    """The CPU model, its class, the flags that matter to the model, and what limits the libraries here."""
+    from qa_app.embedding.cpu import cpu_info
+
+    cpu = cpu_info()
+    import torch
+
+    return {"model": cpu.model, "cores": os.cpu_count(), "class": cpu.cpu_class, "flags": cpu.shown_flags(),
+            "emulating": "avx2" if emulated() else "", "limits": {k: os.environ[k] for k in EMULATE_AVX2 if k in os.environ},
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
 @dataclass(frozen=True)
@@ -42,7 +64,7 @@ class Sizes:
     scifact_docs: int          # SciFact slice for the ingestion ratio and the served collection
     pydocs_pages: int          # Python-docs .rst pages for the second ingestion ratio
     ingest_reps: int           # floor/load alternations (floor, load, floor, ... ends with a floor)
-    latency_rounds: int        # rounds of one block per variant (HTTP, floor, floor with 2 searches, Pipeline.ask)
+    latency_rounds: int        # rounds of one block per variant (HTTP, floor, floor with 2 searches, QAService.ask)
     latency_per_round: int     # consecutive requests per variant per round (a block)
     tput_seconds: float        # measuring window per subject per round at concurrency 16
     tput_rounds: int
@@ -51,16 +73,20 @@ class Sizes:
     scale_sizes: tuple[int, ...]
     scale_queries: int
     speed_passages: int        # passages (of the ingestion slice) for the encoder precision speed ratios
+    speed_rounds: int          # rounds of the paths' encode-rate comparison (order rotated each round)
     ndcg_full_corpus: bool     # nDCG on the whole 5,183-doc corpus (else: judged docs + a sample)
     ndcg_sample_docs: int      # sample size when not on the whole corpus
+    pydocs_eval_others: int    # Python-docs dev: pages besides the judged ones, spread over the docs
 
 
 QUICK = Sizes("quick", scifact_docs=150, pydocs_pages=3, ingest_reps=1, latency_rounds=2, latency_per_round=15,
               tput_seconds=4, tput_rounds=1, lag_load_docs=60, lag_seconds=4, scale_sizes=(2_000, 10_000),
-              scale_queries=30, speed_passages=120, ndcg_full_corpus=False, ndcg_sample_docs=300)
+              scale_queries=30, speed_passages=120, speed_rounds=2, ndcg_full_corpus=False, ndcg_sample_docs=300,
+              pydocs_eval_others=10)
 FULL = Sizes("full", scifact_docs=400, pydocs_pages=10, ingest_reps=2, latency_rounds=12, latency_per_round=20,
              tput_seconds=6, tput_rounds=5, lag_load_docs=300, lag_seconds=10, scale_sizes=(10_000, 100_000),
-             scale_queries=100, speed_passages=400, ndcg_full_corpus=False, ndcg_sample_docs=1000)
+             scale_queries=100, speed_passages=400, speed_rounds=3, ndcg_full_corpus=False, ndcg_sample_docs=1000,
+             pydocs_eval_others=40)
 
 
 @dataclass
@@ -88,6 +114,7 @@ class Context:
     details: dict[str, Any] = field(default_factory=dict)
     _encoder: Any = None
     _served_db: Path | None = None
+    paths: dict[str, Any] = field(default_factory=dict)  # DenseEncoder by precision, for the precision benchmark
 
     def log(self, message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
@@ -96,10 +123,15 @@ class Context:
     def encoder(self) -> Any:
         """The app's DenseEncoder, loaded once in this process (floors, in-process baselines)."""
         if self._encoder is None:
-            from qa_app.config import Settings
-            from qa_app.encoders import DenseEncoder
+            from qa_app.embedding.encoder import DenseEncoder
+            from qa_app.settings import load_settings
 
-            self._encoder = DenseEncoder.load(Settings().model)
+            settings = load_settings(os.environ)
+            self._encoder = DenseEncoder.load(settings.model, settings.precision)
+            # Every process of the run (loads, floors, servers) runs this path: their own self-tests on a
+            # busy machine could choose differently, and each ratio is of one path against itself.
+            os.environ.setdefault("QA_PRECISION", self._encoder.precision)
+            self.log(f"embedding path {self._encoder.path_name} ({self._encoder.selection.reason}), pinned for the run")
         return self._encoder
 
     def scifact_slice(self) -> Path:
@@ -185,12 +217,13 @@ def app_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_load(paths: list[Path], db: Path, collection: str = COLLECTION) -> dict[str, Any]:
+def run_load(paths: list[Path], db: Path, collection: str = COLLECTION, precision: str | None = None) -> dict[str, Any]:
     """`qa-app load --quiet --json` in a subprocess; its report plus the command's wall time."""
     db.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    extra = ["--precision", precision] if precision else []
     proc = subprocess.run([str(QA_APP), "load", *map(str, paths), "--milvus-uri", str(db), "--collection",
-                           collection, "--quiet", "--json"], capture_output=True, text=True, env=app_env())
+                           collection, "--quiet", "--json", *extra], capture_output=True, text=True, env=app_env())
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(f"qa-app load failed: {proc.stderr[-2000:]}")
@@ -339,18 +372,25 @@ class RawHTTP:
         body = json.dumps(payload).encode()
         request = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
                    f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-        try:
-            if self._streams is None:
-                self._streams = await asyncio.open_connection(self.host, self.port)
-            reader, writer = self._streams
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            length = next(int(line.split(":", 1)[1]) for line in lines[1:] if line.lower().startswith("content-length:"))
-            return int(lines[0].split(" ", 2)[1]), await reader.readexactly(length)
-        except (OSError, ValueError, StopIteration, asyncio.IncompleteReadError):
-            self.close()  # the next request opens a fresh connection
-            raise ConnectionError(f"bad or no response from {self.host}:{self.port}") from None
+        for attempt in range(2):
+            reused = self._streams is not None
+            try:
+                if self._streams is None:
+                    self._streams = await asyncio.open_connection(self.host, self.port)
+                reader, writer = self._streams
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                length = next(int(line.split(":", 1)[1]) for line in lines[1:]
+                              if line.lower().startswith("content-length:"))
+                return int(lines[0].split(" ", 2)[1]), await reader.readexactly(length)
+            except (OSError, ValueError, StopIteration, asyncio.IncompleteReadError):
+                self.close()  # the next request opens a fresh connection
+                # A kept-alive connection idle past the server's keep-alive timeout (uvicorn: 5 s) is closed
+                # by the server: send again once on a new one, as a browser or httpx would.
+                if not (reused and attempt == 0):
+                    raise ConnectionError(f"bad or no response from {self.host}:{self.port}") from None
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         if self._streams is not None:

@@ -1,7 +1,7 @@
 """The raw-encode floor in a fresh process (as `qa-app load` is one): load the app's model, warm it up,
-then time one `SentenceTransformer.encode()` over a JSON list of texts on a worker thread (the loader's
-calls run on one too), in the precision the app uses (QA_PRECISION, auto by default: bf16 on a CPU
-with bf16 matrix instructions). Prints {"seconds": ..., "precision": ...}."""
+then time one `DenseEncoder.encode()` over a JSON list of texts on a worker thread (the loader's
+calls run on one too), on the path the app chooses (QA_PRECISION, auto by default: the start-up
+self-test's choice). Prints {"seconds": ..., "precision": ..., "path": ...}."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ def main() -> None:
     parser.add_argument("--texts", type=Path, required=True)
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args()
-    from qa_app.config import load_settings
-    from qa_app.encoders import DenseEncoder
+    from qa_app.embedding.encoder import DenseEncoder
+    from qa_app.settings import load_settings
 
     texts = json.loads(args.texts.read_text())
     settings = load_settings(os.environ)
@@ -34,12 +34,12 @@ def main() -> None:
 
     def encode(items: list[str]) -> float:
         started = time.perf_counter()
-        encoder.encode(items, args.batch)  # SentenceTransformer.encode inside the precision's autocast
+        encoder.encode(items, args.batch)  # the chosen path's passage encoding
         return time.perf_counter() - started
 
     pool.submit(encode, texts[:64]).result()  # warm-up
     seconds = pool.submit(encode, texts).result()
-    print(json.dumps({"seconds": seconds, "n": len(texts), "precision": encoder.precision}))
+    print(json.dumps({"seconds": seconds, "n": len(texts), "precision": encoder.precision, "path": encoder.path_name}))
     sys.stdout.flush()
 
 

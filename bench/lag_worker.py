@@ -1,4 +1,4 @@
-"""A qa_app process with an event-loop lag probe: `load` runs Loader.load in-process, `serve` runs
+"""A qa_app process with an event-loop lag probe: `load` runs QAService.load in-process, `serve` runs
 create_app under uvicorn.Server in the same loop. The probe sleeps 10 ms in a loop and records how late
 each wake-up is; the samples (wall time, overshoot seconds) go to --out as JSON when the work ends."""
 
@@ -27,27 +27,24 @@ async def probe(samples: list[tuple[float, float]]) -> None:
 
 
 async def do_load(args: argparse.Namespace, samples: list[tuple[float, float]]) -> dict[str, object]:
-    from qa_app.config import Settings
-    from qa_app.pipeline import Pipeline
+    from qa_app.service import QAService
+    from qa_app.settings import Settings
 
     settings = Settings(milvus_uri=args.db, collection=args.collection)
-    pipeline = await Pipeline.open(settings)
-    try:
-        await pipeline.ensure_collection()
+    async with await QAService.open(settings) as service:
+        await service.ensure_collection()
         task = asyncio.create_task(probe(samples))
         started = time.time()
-        report = await pipeline.loader().load([Path(p) for p in args.paths])
+        report = await service.load([Path(p) for p in args.paths])
         ended = time.time()
         task.cancel()
-    finally:
-        await pipeline.close()
     return {"report": report.as_dict(), "window": [started, ended]}
 
 
 async def do_serve(args: argparse.Namespace, samples: list[tuple[float, float]]) -> dict[str, object]:
     import uvicorn
 
-    from qa_app.config import Settings
+    from qa_app.settings import Settings
     from qa_app.web import create_app
 
     settings = Settings(milvus_uri=args.db, collection=args.collection)

@@ -5,11 +5,12 @@ by `qa-app load`; this process sends POST /ask {"question", "top_k": 5} (hybrid,
 time, over a kept-alive HTTP/1.1 connection it speaks directly (bench.common.RawHTTP: a client library
 would add its own CPU time, which is not the server's). The floor runs in this process against a copy of the same .db (Milvus Lite
 opens a file from one process only): `DenseEncoder.encode_questions([q])` (the app's fastest way to
-embed one question: the traced transformer, with packed linear layers in bf16) on a one-core worker thread, then
-`PassageStore.search_hybrid` (dense
+embed one question on the chosen path: the traced transformer, with packed linear layers in bf16, or the
+int8 ONNX session) on a one-core worker thread, then
+`MilvusStore.search_hybrid` (dense
 50 + BM25 50, RRF k=60, limit 5), called directly. Two more in-process variants split the gap:
 "floor with 2 searches" (embed, then the dense and the BM25 search that the default weighted fusion
-runs concurrently, each returning its 50 candidates with their fields) and "Pipeline.ask" (the whole
+runs concurrently, each returning its 50 candidates with their fields) and "QAService.ask" (the whole
 retrieval path: QueryBatcher, thread hop, the BM25 search started while the question is embedded,
 the dense search, fusion, ranking). The variants take turns in blocks of consecutive questions (the same questions for each,
 the order rotated every round), so each runs warm and machine load hits them alike; the percentiles
@@ -29,14 +30,15 @@ GOAL = 1.15
 
 
 async def _measure(ctx: Context, url: str) -> dict[str, list[float]]:
-    from qa_app.config import Settings
-    from qa_app.encoders import question_threads
-    from qa_app.pipeline import Pipeline, parse_query
-    from qa_app.store import PassageStore
+    from qa_app.embedding.question_batcher import question_threads
+    from qa_app.search.query import parse_query
+    from qa_app.service import QAService
+    from qa_app.settings import Settings
+    from qa_app.store import open_store
 
     settings = Settings(milvus_uri=str(ctx.db_copy("latency")), collection="scifact")
-    store = PassageStore(settings.milvus_uri, settings.collection, timeout=settings.timeout)
-    pipeline = Pipeline(settings, ctx.encoder, store)
+    store = open_store(settings)
+    pipeline = QAService(settings, ctx.encoder, store)
     await pipeline.ready()
     encoder = ctx.encoder
     cand, rrf_k = settings.candidates, settings.rrf_k
@@ -62,7 +64,7 @@ async def _measure(ctx: Context, url: str) -> dict[str, list[float]]:
     async def in_process(q: str) -> None:
         await pipeline.ask(parse_query({"question": q, "top_k": 5}, settings))
 
-    samples: dict[str, list[float]] = {"http": [], "floor": [], "floor_2_searches": [], "pipeline_ask": [],
+    samples: dict[str, list[float]] = {"http": [], "floor": [], "floor_2_searches": [], "service_ask": [],
                                        "embed_only": [], "hybrid_search_only": [], "two_searches_only": []}
     client = RawHTTP(url)
     try:
@@ -71,7 +73,7 @@ async def _measure(ctx: Context, url: str) -> dict[str, list[float]]:
             if status != 200:
                 raise RuntimeError(f"/ask answered {status}: {body[:300]!r}")
 
-        variants = {"http": http, "floor": floor, "floor_2_searches": floor2, "pipeline_ask": in_process}
+        variants = {"http": http, "floor": floor, "floor_2_searches": floor2, "service_ask": in_process}
         warm = queries(10, seed=1)
         for fn in variants.values():
             for q in warm:
@@ -107,6 +109,7 @@ async def _measure(ctx: Context, url: str) -> dict[str, list[float]]:
 
 
 def run(ctx: Context) -> None:
+    ctx.log(f"embedding path {ctx.encoder.path_name}")  # loaded first: pinned for the servers below (see Context.encoder)
     db = ctx.served_db()
     server = qa_serve(db, ctx.work / "logs" / "latency-serve.log")
     try:
@@ -126,7 +129,7 @@ def run(ctx: Context) -> None:
     two = stats["two_searches_only"]["p50_ms"] / stats["hybrid_search_only"]["p50_ms"]
     ctx.rows.append(Row("query latency p50: /ask over HTTP, concurrency 1", f"{http['p50_ms']:.1f} ms",
                         f"{floor['p50_ms']:.1f} ms (embed + hybrid_search in-process)", ratio50, "<= 1.15x", ratio50 <= GOAL,
-                        f"Pipeline.ask in-process {stats['pipeline_ask']['p50_ms']:.1f} ms; "
+                        f"QAService.ask in-process {stats['service_ask']['p50_ms']:.1f} ms; "
                         f"embed + 2 searches {stats['floor_2_searches']['p50_ms']:.1f} ms"))
     ctx.rows.append(Row("query latency p95: /ask over HTTP, concurrency 1", f"{http['p95_ms']:.1f} ms",
                         f"{floor['p95_ms']:.1f} ms", ratio95, "(report)", None))

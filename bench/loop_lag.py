@@ -2,7 +2,7 @@
 
 Method. bench/lag_worker.py runs the real code in one asyncio loop together with a probe task that
 sleeps 10 ms in a loop and records each wake-up's overshoot (how late the loop got to it). Loading:
-Pipeline.open + Loader.load of a SciFact slice in that process (what `qa-app load` runs). Serving:
+QAService.open + QAService.load of a SciFact slice in that process (what `qa-app load` runs). Serving:
 create_app under uvicorn.Server in that loop (what `qa-app serve` runs), while this process keeps 16
 /ask requests in flight; only probe samples inside the load window count. Goal: p99 < 50 ms.
 """
@@ -25,6 +25,7 @@ def _stats(samples: list[list[float]], start: float, end: float) -> dict[str, fl
 
 
 def run(ctx: Context) -> None:
+    ctx.log(f"embedding path {ctx.encoder.path_name}")  # loaded first: pinned for the servers below (see Context.encoder)
     logs = ctx.work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     # loading

@@ -1,65 +1,58 @@
-"""Encoder precision: bf16 (what `QA_PRECISION=auto` picks on a CPU with bf16 matrix instructions) and
-ONNX Runtime int8 versus torch fp32: encode speed, and dense nDCG@10 on SciFact dev.
+"""Embedding paths side by side (torch fp32, torch bf16, ONNX Runtime int8): passage encode rate, question
+embedding p50, agreement with fp32, and the quality gate (dense nDCG@10 on SciFact dev and Python-docs dev,
+also with passages of one path searched by questions of another).
 
-Method. Speed: the passages of the SciFact ingestion slice, batch 32, embedded by the app's
-DenseEncoder in fp32, then bf16 (torch autocast), then ONNX int8 (bench/onnx_worker.py in its own venv,
-when bench/setup_peers.sh made it), then fp32 again; each ratio is over the median of the two fp32
-runs. Quality: dense retrieval on the SciFact dev split (binary qrels), documents embedded as title +
-" " + text truncated at 256 tokens, questions by the same backend as the documents, nDCG@10 by
-qa_app.evaluation. To fit the time budget the default run ranks the documents judged for the dev split
-plus the first 1,000 others (quick: 300); `--ndcg-full` ranks the whole 5,183-doc corpus. Document
-vectors are cached under bench/results/cache/ keyed by backend, model and text hash.
-Acceptance for adopting a backend (issue 7): |delta nDCG@10| <= 0.005 against fp32.
+Method. Each path is the app's own `DenseEncoder.load(model, precision)` (the precision named, so the
+start-up self-test checks agreement only). Speed: the passages of the SciFact ingestion slice, batch 32,
+each path in turn, rounds rotating the order (`speed_rounds`); the rate is the median over rounds. Question
+p50: one SciFact question at a time through `encode_questions` on a one-core worker thread (as the app's
+question threads run), blocks of questions per path, rotating. Quality (native CPU class only: the int8
+vectors do not depend on the CPU class, see qa_app/embedding/onnx_int8.py): dense retrieval, nDCG@10 by
+qa_app.evaluation; SciFact dev (binary qrels; documents = title + " " + text, truncated at the model's 256
+tokens) over the judged documents plus a sample of the others (`--ndcg-full`: the whole corpus); Python-docs
+dev (data/eval/python-docs, graded qrels over /usr/share/doc/python3.11/html: each page's passages made by
+the Loader's chunker, a page ranked by its best passage) over the judged pages plus a sample of the others.
+The cross table ranks documents embedded by one path with questions embedded by another. Document vectors
+are cached under bench/results/cache/ keyed by path, model and text hash. Gate (issue 18): |delta nDCG@10|
+<= 0.005 against fp32 on both sets and mean cosine to fp32 >= 0.99.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.common import CACHE, ONNX_PY, SCIFACT, Context, Row, median, on_worker
+from bench.common import CACHE, PYDOCS_EVAL, PYDOCS_HTML, SCIFACT, Context, Row, emulated, median, on_worker, pct, queries
 
 TOLERANCE = 0.005
-Encode = Callable[[list[str]], tuple[np.ndarray, float]]  # vectors, and the seconds the encoding took
+MIN_MEAN_COSINE = 0.99
+QUESTION_GOAL = 0.6  # question embedding p50 of the chosen path <= 0.6 x fp32's
 
 
-def _onnx_worker(*args: str) -> dict[str, Any]:
-    proc = subprocess.run([str(ONNX_PY), str(Path(__file__).with_name("onnx_worker.py")), *args],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-2000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def paths_to_measure(ctx: Context) -> list[str]:
+    from qa_app.embedding.cpu import native_bf16
+
+    # bf16 without bf16 units (or with oneDNN limited to AVX2) is emulated and slower than fp32: not a path anyone runs.
+    return ["fp32", "bf16", "int8"] if native_bf16() and not emulated() else ["fp32", "int8"]
 
 
-def onnx_encoder(model: Path, work: Path) -> Encode:
-    def encode(texts: list[str]) -> tuple[np.ndarray, float]:
-        tag = hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:8]
-        src, dst = work / f"onnx-{tag}.json", work / f"onnx-{tag}.npy"
-        src.write_text(json.dumps(texts))
-        result = _onnx_worker("encode", "--model", str(model), "--texts", str(src), "--out", str(dst))
-        return np.load(dst), result["seconds"]  # the worker's encode loop only, not its start
+def encoders(ctx: Context) -> dict[str, Any]:
+    from qa_app.embedding.encoder import DenseEncoder
 
-    return encode
-
-
-def torch_encoder(ctx: Context, precision: str) -> Encode:
-    from qa_app.encoders import DenseEncoder
-
-    encoder = DenseEncoder.load(ctx.encoder.name, precision)  # its own copy: bf16 changes the weights' dtype
-
-    def encode(texts: list[str]) -> tuple[np.ndarray, float]:
-        started = time.perf_counter()
-        vectors = on_worker(encoder.encode, texts, 32)
-        return vectors, time.perf_counter() - started
-
-    return encode
+    found = ctx.paths
+    for precision in paths_to_measure(ctx):
+        if precision not in found:
+            encoder = DenseEncoder.load(ctx.encoder.name, precision)
+            if encoder.precision != precision:
+                ctx.log(f"precision: {precision} unavailable ({encoder.selection.reason})")
+                continue
+            found[precision] = encoder
+    return found
 
 
 def cached(key: str, compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
@@ -72,52 +65,32 @@ def cached(key: str, compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, boo
     return vectors, False
 
 
-def ndcg(doc_vecs: np.ndarray, doc_ids: list[str], q_vecs: np.ndarray, qids: list[str],
-         qrels: dict[str, dict[str, int]]) -> float:
+def rank_documents(doc_vecs: np.ndarray, doc_of_row: list[str], q_vecs: np.ndarray, depth: int = 10) -> list[list[str]]:
+    """Per question, documents by their best row (a passage or the document itself), best first."""
+    scores = q_vecs @ doc_vecs.T
+    ranked = []
+    for row in scores:
+        order = np.argsort(-row, kind="stable")
+        seen: list[str] = []
+        for j in order:
+            doc = doc_of_row[j]
+            if doc not in seen:
+                seen.append(doc)
+                if len(seen) == depth:
+                    break
+        ranked.append(seen)
+    return ranked
+
+
+def ndcg(ranked: list[list[str]], qids: list[str], qrels: dict[str, dict[str, int]], binary: bool) -> float:
     from qa_app.evaluation import ndcg_at_k
 
-    scores = q_vecs @ doc_vecs.T
-    values = []
-    for i, qid in enumerate(qids):
-        top = np.argsort(-scores[i], kind="stable")[:10]
-        values.append(ndcg_at_k([doc_ids[j] for j in top], qrels[qid], 10, binary=True))
-    return float(np.mean(values))
+    return float(np.mean([ndcg_at_k(r, qrels[q], 10, binary=binary) for r, q in zip(ranked, qids, strict=True)]))
 
 
-def run(ctx: Context) -> None:
-    from bench.ingestion import passages_for
+def scifact_set(ctx: Context) -> dict[str, Any]:
     from qa_app.evaluation import read_qrels, read_queries
 
-    backends: dict[str, Encode] = {"fp32": torch_encoder(ctx, "fp32"), "bf16": torch_encoder(ctx, "bf16")}
-    model_keys = {"fp32": ctx.encoder.name, "bf16": ctx.encoder.name}
-    skipped = ""
-    if ONNX_PY.exists():
-        model_dir = CACHE / "onnx-minilm"
-        _onnx_worker("prepare", str(model_dir))
-        int8 = model_dir / "model.int8.onnx"
-        work = ctx.work / "onnx"
-        work.mkdir(parents=True, exist_ok=True)
-        backends["onnx-int8"] = onnx_encoder(int8, work)
-        model_keys["onnx-int8"] = hashlib.sha256(int8.read_bytes()).hexdigest()[:16]
-    else:
-        skipped = f"ONNX int8 skipped: {ONNX_PY} missing (bash bench/setup_peers.sh)"
-        ctx.log(skipped)
-
-    # speed on the ingestion slice's passages; fp32 first and last, the others between
-    texts = [p.embed_text for p in passages_for(ctx, ctx.scifact_slice())][: ctx.sizes.speed_passages]
-    for encode in backends.values():
-        encode(texts[:32])  # warm-up
-    vectors: dict[str, np.ndarray] = {}
-    seconds: dict[str, list[float]] = {name: [] for name in backends}
-    for name in [*backends, "fp32"]:
-        vecs, took = backends[name](texts)
-        vectors.setdefault(name, vecs)
-        seconds[name].append(took)
-    rates = {name: len(texts) / median(s) for name, s in seconds.items()}
-    cosines = {name: np.sum(vectors["fp32"] * v, axis=1) for name, v in vectors.items() if name != "fp32"}
-    ctx.log("precision: " + ", ".join(f"{n} {r:.1f}/s" for n, r in rates.items()) + f" on {len(texts)} passages")
-
-    # quality: dense nDCG@10 on the dev split, each backend embedding documents and questions
     qrels = read_qrels(SCIFACT / "qrels" / "dev.tsv")
     all_queries = read_queries(SCIFACT / "queries.jsonl")
     qids = sorted(q for q in all_queries if q in qrels)
@@ -125,34 +98,135 @@ def run(ctx: Context) -> None:
     if not ctx.sizes.ndcg_full_corpus:
         judged = {d for rel in qrels.values() for d in rel}
         docs = [d for d in docs if d["_id"] in judged] + [d for d in docs if d["_id"] not in judged][: ctx.sizes.ndcg_sample_docs]
-    doc_texts = [(d.get("title", "") + " " + d.get("text", "")).strip() for d in docs]
-    doc_ids = [d["_id"] for d in docs]
-    text_key = hashlib.sha256(json.dumps(doc_texts).encode()).hexdigest()[:16]
-    q_texts = [all_queries[q] for q in qids]
-    scores: dict[str, float] = {}
-    from_cache: dict[str, bool] = {}
-    for name, encode in backends.items():
-        key = hashlib.sha256(f"{name}|{model_keys[name]}|{text_key}".encode()).hexdigest()[:16]
-        doc_vecs, from_cache[name] = cached(f"{name}-{key}", lambda: encode(doc_texts)[0])
-        scores[name] = ndcg(doc_vecs, doc_ids, encode(q_texts)[0], qids, qrels)
-    corpus = f"{len(docs)} docs" + ("" if ctx.sizes.ndcg_full_corpus else " (judged + sample: not the full corpus)")
-    ctx.log("precision: dense nDCG@10 " + ", ".join(f"{n} {s:.4f}" for n, s in scores.items()) + f" ({corpus})")
-    ctx.details["precision"] = {
-        "speed_passages": len(texts), "rates": rates, "seconds": seconds,
-        "cosine_to_fp32": {n: {"mean": float(c.mean()), "min": float(c.min())} for n, c in cosines.items()},
-        "ndcg_corpus": corpus, "ndcg": scores, "queries": len(qids), "vectors_cached": from_cache, "skipped": skipped,
-    }
-    for name in backends:
+    return {"name": "scifact-dev", "texts": [(d.get("title", "") + " " + d.get("text", "")).strip() for d in docs],
+            "doc_of_row": [d["_id"] for d in docs], "qids": qids, "questions": [all_queries[q] for q in qids],
+            "qrels": qrels, "binary": True,
+            "corpus": f"{len(docs)} docs" + ("" if ctx.sizes.ndcg_full_corpus else " (judged + sample)")}
+
+
+def pydocs_set(ctx: Context) -> dict[str, Any] | None:
+    from bench.ingestion import loader_for
+    from qa_app.evaluation import read_qrels, read_queries
+
+    if not PYDOCS_HTML.is_dir():
+        ctx.log(f"precision: {PYDOCS_HTML} missing (apt-get install python3.11-doc): Python-docs set skipped")
+        return None
+    qrels = read_qrels(PYDOCS_EVAL / "qrels.tsv")
+    all_queries = read_queries(PYDOCS_EVAL / "queries.jsonl")
+    qids = sorted(q for q in all_queries if q in qrels)
+    judged = sorted({d for rel in qrels.values() for d in rel})
+    others = sorted(str(p.relative_to(PYDOCS_HTML)) for p in PYDOCS_HTML.rglob("*.html")
+                    if "_" not in p.relative_to(PYDOCS_HTML).parts[0] and str(p.relative_to(PYDOCS_HTML)) not in judged)
+    step = max(1, len(others) // max(1, ctx.sizes.pydocs_eval_others))
+    pages = judged + others[::step][: ctx.sizes.pydocs_eval_others]
+    loader = loader_for(ctx)
+    texts, doc_of_row = [], []
+    for page in pages:
+        for passage in loader.passages_of(PYDOCS_HTML / page):
+            texts.append(passage.embed_text)
+            doc_of_row.append(page)
+    return {"name": "python-docs-dev", "texts": texts, "doc_of_row": doc_of_row, "qids": qids,
+            "questions": [all_queries[q] for q in qids], "qrels": qrels, "binary": False,
+            "corpus": f"{len(pages)} pages, {len(texts)} passages ({len(judged)} judged + {len(pages) - len(judged)} others)"}
+
+
+def quality(ctx: Context, found: dict[str, Any]) -> dict[str, Any]:
+    sets = [s for s in (scifact_set(ctx), pydocs_set(ctx)) if s is not None]
+    out: dict[str, Any] = {}
+    for data in sets:
+        text_key = hashlib.sha256(json.dumps(data["texts"]).encode()).hexdigest()[:16]
+        docs: dict[str, np.ndarray] = {}
+        qs: dict[str, np.ndarray] = {}
+        from_cache: dict[str, bool] = {}
+        for name, encoder in found.items():
+            version = getattr(encoder.path, "version", "")  # how the path runs texts: a change means new vectors
+            key = hashlib.sha256(f"{encoder.path_name}|{version}|{encoder.name}|{text_key}".encode()).hexdigest()[:16]
+            started = time.perf_counter()
+            docs[name], from_cache[name] = cached(f"{data['name']}-{name}-{key}",
+                                                  lambda e=encoder: on_worker(e.encode, data["texts"], 32))
+            qs[name] = on_worker(encoder.encode_questions, data["questions"])
+            ctx.log(f"precision/{data['name']}: {name} vectors in {time.perf_counter() - started:.0f} s"
+                    f"{' (documents from cache)' if from_cache[name] else ''}")
+        cross = {f"{d}/{q}": ndcg(rank_documents(docs[d], data["doc_of_row"], qs[q]), data["qids"], data["qrels"],
+                                  data["binary"]) for d in found for q in found}
+        cos = {name: np.sum(docs["fp32"] * v, axis=1) for name, v in docs.items() if name != "fp32"}
+        out[data["name"]] = {"corpus": data["corpus"], "queries": len(data["qids"]), "vectors_cached": from_cache,
+                             "ndcg": {name: cross[f"{name}/{name}"] for name in found}, "cross": cross,
+                             "doc_cosine_to_fp32": {n: {"mean": float(c.mean()), "min": float(c.min())} for n, c in cos.items()}}
+        ctx.log(f"precision/{data['name']}: dense nDCG@10 " + ", ".join(f"{k} {v:.4f}" for k, v in cross.items()))
+    return out
+
+
+def speed(ctx: Context, found: dict[str, Any]) -> dict[str, Any]:
+    import asyncio
+
+    from bench.ingestion import passages_for
+    from qa_app.embedding.question_batcher import question_threads
+
+    texts = [p.embed_text for p in passages_for(ctx, ctx.scifact_slice())][: ctx.sizes.speed_passages]
+    names = list(found)
+    for encoder in found.values():
+        on_worker(encoder.encode, texts[:32], 32)  # warm-up
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    vectors: dict[str, np.ndarray] = {}
+    for rnd in range(ctx.sizes.speed_rounds):
+        for name in names[rnd % len(names):] + names[: rnd % len(names)]:
+            started = time.perf_counter()
+            vectors[name] = on_worker(found[name].encode, texts, 32)
+            seconds[name].append(time.perf_counter() - started)
+    rates = {name: len(texts) / median(s) for name, s in seconds.items()}
+    cos = {name: np.sum(vectors["fp32"] * v, axis=1) for name, v in vectors.items() if name != "fp32"}
+
+    pool = question_threads(1)
+    loop = asyncio.new_event_loop()
+    latencies: dict[str, list[float]] = {name: [] for name in names}
+    try:
+        for name in names:
+            for q in queries(10, seed=1):
+                loop.run_until_complete(loop.run_in_executor(pool, found[name].encode_questions, [q]))
+        for rnd in range(ctx.sizes.latency_rounds):
+            for name in names[rnd % len(names):] + names[: rnd % len(names)]:
+                for q in queries(ctx.sizes.latency_per_round, seed=200 + rnd):
+                    started = time.perf_counter()
+                    loop.run_until_complete(loop.run_in_executor(pool, found[name].encode_questions, [q]))
+                    latencies[name].append(time.perf_counter() - started)
+    finally:
+        loop.close()
+        pool.shutdown()
+    question_ms = {name: pct(v, 50) * 1000 for name, v in latencies.items()}
+    ctx.log("precision: " + ", ".join(f"{n} {rates[n]:.1f} passages/s, question p50 {question_ms[n]:.1f} ms" for n in names))
+    return {"passages": len(texts), "rates": rates, "seconds": seconds, "question_p50_ms": question_ms,
+            "question_p95_ms": {n: pct(v, 95) * 1000 for n, v in latencies.items()},
+            "cosine_to_fp32": {n: {"mean": float(c.mean()), "min": float(c.min())} for n, c in cos.items()},
+            "self_test": {n: e.selection.as_dict() for n, e in found.items()}}
+
+
+def run(ctx: Context) -> None:
+    found = encoders(ctx)
+    result: dict[str, Any] = {"paths": {n: e.path_name for n, e in found.items()}, "speed": speed(ctx, found)}
+    if not emulated():
+        result["quality"] = quality(ctx, found)
+    ctx.details["precision"] = result
+    s = result["speed"]
+    for name in found:
         if name == "fp32":
             continue
-        delta = scores[name] - scores["fp32"]
-        cos = cosines[name]
-        ctx.rows.append(Row(f"encode speed, {name} vs fp32 (batch 32, {len(texts)} passages)",
-                            f"{rates[name]:.1f} passages/s", f"{rates['fp32']:.1f} passages/s",
-                            rates[name] / rates["fp32"], "(report)", None,
-                            f"cosine to fp32 mean {cos.mean():.5f}, min {cos.min():.5f}"))
-        ctx.rows.append(Row(f"dense nDCG@10, {name} vs fp32, SciFact dev ({corpus})", f"{scores[name]:.4f}",
-                            f"{scores['fp32']:.4f} (fp32)", None, f"|delta| <= {TOLERANCE}", abs(delta) <= TOLERANCE,
-                            f"delta {delta:+.4f}"))
-    if skipped:
-        ctx.rows.append(Row("ONNX int8 backend", "skipped", "", None, "(report)", None, skipped))
+        cos = s["cosine_to_fp32"][name]
+        ctx.rows.append(Row(f"encode speed, {found[name].path_name} vs torch-fp32 (batch 32, {s['passages']} passages)",
+                            f"{s['rates'][name]:.1f} passages/s", f"{s['rates']['fp32']:.1f} passages/s",
+                            s["rates"][name] / s["rates"]["fp32"], "(report)", None,
+                            f"cosine to fp32 mean {cos['mean']:.4f}, min {cos['min']:.4f}"))
+        ratio = s["question_p50_ms"][name] / s["question_p50_ms"]["fp32"]
+        ctx.rows.append(Row(f"question embedding p50, {found[name].path_name} vs torch-fp32 (one question, one core)",
+                            f"{s['question_p50_ms'][name]:.1f} ms", f"{s['question_p50_ms']['fp32']:.1f} ms", ratio,
+                            f"<= {QUESTION_GOAL}x", ratio <= QUESTION_GOAL if name == "int8" else None))
+        for set_name, q in result.get("quality", {}).items():
+            delta = q["ndcg"][name] - q["ndcg"]["fp32"]
+            mean_cos = q["doc_cosine_to_fp32"][name]["mean"]
+            ctx.rows.append(Row(f"quality gate, {found[name].path_name}: dense nDCG@10 on {set_name} ({q['corpus']})",
+                                f"{q['ndcg'][name]:.4f}", f"{q['ndcg']['fp32']:.4f} (fp32)", None,
+                                f"|delta| <= {TOLERANCE}, cosine >= {MIN_MEAN_COSINE}",
+                                abs(delta) <= TOLERANCE and mean_cos >= MIN_MEAN_COSINE,
+                                f"delta {delta:+.4f}; document cosine to fp32 mean {mean_cos:.4f}; "
+                                f"{name} passages + fp32 questions {q['cross'][f'{name}/fp32']:.4f}, "
+                                f"fp32 passages + {name} questions {q['cross'][f'fp32/{name}']:.4f}"))

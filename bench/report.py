@@ -10,6 +10,7 @@ from bench.common import ROOT, Row
 
 DOC = ROOT / "docs" / "performance.md"
 MODULES = ["ingestion", "latency", "throughput", "loop_lag", "scale", "precision"]
+NOTES = Path(__file__).with_name("notes.md")  # prose that is not a figure of one run: kept beside the generator
 
 
 def write(result: dict[str, Any], json_path: Path) -> Path:
@@ -26,6 +27,7 @@ def write(result: dict[str, Any], json_path: Path) -> Path:
            f"Python {meta['python']}; took {meta['seconds'] / 60:.1f} min; load average (1/5/15 min) before "
            f"{meta['load_before']}, after {meta['load_after']}. Other processes shared the machine when the load "
            "average was above 0: ratios are steadier than absolute numbers.", "",
+           *_cpu_lines(meta), "",
            table(rows), ""]
     for update in meta.get("updates", []):
         out += [f"Re-run and merged into this table: {', '.join(update['benchmarks'])} at {update['started']} "
@@ -36,16 +38,25 @@ def write(result: dict[str, Any], json_path: Path) -> Path:
     out += ["Notes in the table: 'report' rows have no goal; a ratio for latency is subject/baseline (lower is "
             "better), for rates subject/baseline (higher is better); loop lag is shown as p99/50 ms.", ""]
     out += _details(details)
+    if "avx2" in details:
+        out += ["## The same on the emulated AVX2 laptop", "",
+                "Rows marked [AVX2 emulated] in the table; the child run's details:", ""]
+        out += [line.replace("## Details", "") for line in _details(details["avx2"])]
+    if NOTES.exists():
+        out += [NOTES.read_text().strip(), ""]
     out += ["## Method", ""]
-    for name in MODULES + (["what_if"] if "what_if" in details else []):
+    extra = [n for n in ("what_if", "first_run") if n in details or n in details.get("avx2", {})]
+    for name in MODULES + extra:
         module = importlib.import_module(f"bench.{name}")
         doc = (module.__doc__ or "").strip()
         title, _, body = doc.partition("\n")
         out += [f"### {name}: {title}", "", " ".join(body.split()), ""]
     out += ["## Reproduce", "", "```sh",
-            "bash bench/setup_peers.sh            # once: bench/.venvs/{lc,onnx} (langchain-milvus, onnxruntime)",
+            "bash bench/setup_peers.sh            # once: bench/.venvs/lc (langchain-milvus, the throughput peer)",
             ".venv/bin/python -m bench --quick    # smoke run, ~3 min",
-            ".venv/bin/python -m bench            # full run (about 12 min on 2 idle cores)",
+            ".venv/bin/python -m bench            # full run: this CPU, then torch limited to AVX2 (--cpu native,avx2)",
+            ".venv/bin/python -m bench --cpu native --only scale --scale-1m   # the 1M-passage point (~15 min, ~5 GB)",
+            ".venv/bin/python -m bench --only first_run   # bash scripts/demo.sh's phases from a fresh clone",
             ".venv/bin/python -m bench --only precision --ndcg-full   # nDCG over the whole SciFact corpus",
             ".venv/bin/python -m bench --only latency,throughput   # a subset",
             "```", ""]
@@ -58,11 +69,14 @@ def _details(d: dict[str, Any]) -> list[str]:
     out = ["## Details", ""]
     if "ingestion" in d:
         out += ["**Ingestion** (passages/s; load = `Loader.load` time from the command's own report):", "",
-                "| corpus | passages | raw encode | qa-app load | ratio | encode inside load | load incl. model start |",
-                "|---|---|---|---|---|---|---|"]
+                "| corpus | passages | path | raw encode | qa-app load | ratio | encode inside load | load incl. model start "
+                "| load in fp32 | vs fp32 |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
         for r in d["ingestion"]:
-            out.append(f"| {r['corpus']} | {r['passages']} | {r['floor_rate']:.1f} | {r['load_rate']:.1f} | "
-                       f"{r['ratio']:.2f} | {r['encode_rate_in_load']:.1f} | {r['load_rate_wall']:.1f} |")
+            fp32 = r.get("fp32_load_rate")
+            out.append(f"| {r['corpus']} | {r['passages']} | {r.get('path', '')} | {r['floor_rate']:.1f} | "
+                       f"{r['load_rate']:.1f} | {r['ratio']:.2f} | {r['encode_rate_in_load']:.1f} | {r['load_rate_wall']:.1f} | "
+                       + (f"{fp32:.1f} | {r['load_rate'] / fp32:.2f} |" if fp32 else " | |"))
         out.append("")
     if "latency" in d:
         out += ["**Latency at concurrency 1** (ms):", "", "| path | p50 | p95 | n |", "|---|---|---|---|"]
@@ -87,11 +101,14 @@ def _details(d: dict[str, Any]) -> list[str]:
         out.append("")
     if "scale" in d:
         out += ["**Scale** (synthetic passages through PassageStore):", "",
-                "| passages | insert s | rows/s | .db MB | server RSS MB | client RSS MB | query p50 ms | p95 ms |",
-                "|---|---|---|---|---|---|---|---|"]
+                "| passages | insert s | rows/s | .db MB | server RSS MB | bytes a passage | client RSS MB | query p50 ms (c=1) "
+                "| p95 ms | p50 ms (c=16) | searches/s (c=16) |",
+                "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in d["scale"]:
             out.append(f"| {r['n']:,} | {r['insert_seconds']:.1f} | {r['rows_per_s']:,.0f} | {r['db_mb']:.0f} | "
-                       f"{r['server_rss_mb']:.0f} | {r['client_rss_mb']:.0f} | {r['query_p50_ms']:.1f} | {r['query_p95_ms']:.1f} |")
+                       f"{r['server_rss_mb']:.0f} | {r['server_rss_mb'] * 2**20 / r['n']:,.0f} | {r['client_rss_mb']:.0f} | "
+                       f"{r['query_p50_ms']:.1f} | {r['query_p95_ms']:.1f} | {r.get('c16_p50_ms', float('nan')):.1f} | "
+                       f"{r.get('c16_qps', float('nan')):.0f} |")
         if not any(r["n"] >= 1_000_000 for r in d["scale"]):
             out.append("")
             out.append("1,000,000 passages were not run (`--scale-1m` runs them): extrapolating the rows above, the "
@@ -100,21 +117,63 @@ def _details(d: dict[str, Any]) -> list[str]:
         out.append("")
     if "what_if" in d:
         w = d["what_if"]
-        out += ["**What-if, 2 searches instead of 3** (in-process Pipeline.ask):", "",
+        out += ["**What-if, 2 searches instead of 3** (in-process QAService.ask):", "",
                 "| retrieval | p50 ms (c=1) | p95 ms (c=1) | req/s (c=16) |", "|---|---|---|---|"]
         for name, s in w["latency"].items():
             out.append(f"| {name} | {s['p50_ms']:.1f} | {s['p95_ms']:.1f} | {w['rps'][name]:.1f} |")
         out += ["", f"Same top-5 ids in the same order on {w['same_top5_order']}/{w['questions']} dev questions "
                 f"(same set on {w['same_top5_set']}).", ""]
-    if "precision" in d:
-        p = d["precision"]
-        out += [f"**Encoder precision** ({p['speed_passages']} passages, batch 32; dense nDCG@10 on the dev split, "
-                f"{p['queries']} queries, {p['ndcg_corpus']}):", "",
-                "| backend | passages/s | cosine to fp32 (mean / min) | nDCG@10 | document vectors from cache |",
-                "|---|---|---|---|---|"]
-        for name, rate in p["rates"].items():
-            cos = p["cosine_to_fp32"].get(name)
-            cos_text = f"{cos['mean']:.5f} / {cos['min']:.5f}" if cos else "1 (baseline)"
-            out.append(f"| {name} | {rate:.1f} | {cos_text} | {p['ndcg'][name]:.4f} | {p['vectors_cached'][name]} |")
+    if "precision" in d and "speed" in d["precision"]:
+        out += _paths(d["precision"])
+    if "first_run" in d:
+        f = d["first_run"]
+        load, model = f["load"], f["model_start"]
+        rep_ = load["report"]
+        out += [f"**First run** ({f['source']}; seconds):", "",
+                "| install | model start (imports / load + self-test) | qa-app load wall | of which start-up | "
+                "load proper (read + chunk + embed + write) | embedding | reading + chunking alone | serve ready | total |",
+                "|---|---|---|---|---|---|---|---|---|",
+                f"| {f['install_s']:.0f} | {model['wall_s']:.1f} ({model['imports']:.1f} / {model['load']:.1f}, "
+                f"{model['path']}) | {load['wall_s']:.0f} | {load['startup_s']:.1f} | {rep_['seconds']:.0f} "
+                f"({rep_['passages_added']} passages) | {rep_['encode_seconds']:.0f} | "
+                f"{f['read_and_chunk']['seconds']:.1f} | {f['serve_ready_s']:.1f} | {f['total_s']:.0f} |", ""]
+    return out
+
+
+def _cpu_lines(meta: dict[str, Any]) -> list[str]:
+    lines = []
+    for label, cpu in (("CPU", meta.get("cpu_detail")), ("Emulated", (meta.get("avx2") or {}).get("cpu_detail"))):
+        if not cpu:
+            continue
+        limits = ", ".join(f"`{k}={v}`" for k, v in cpu["limits"].items())
+        lines.append(f"{label}: {cpu['model']} x {cpu['cores']}, class **{cpu['class']}**, flags "
+                     f"`{' '.join(cpu['flags'])}`; torch kernels {cpu['torch_cpu_capability']}"
+                     + (f"; limited by {limits} (ONNX Runtime's MLAS is not: it reads cpuid)" if limits else "") + ".")
+    return lines
+
+
+def _paths(p: dict[str, Any]) -> list[str]:
+    s = p["speed"]
+    out = [f"**Paths side by side** ({s['passages']} passages, batch 32; questions one at a time on one core):", "",
+           "| path | passages/s | vs fp32 | question p50 ms | p95 ms | cosine to fp32 (mean / min) | self-test |",
+           "|---|---|---|---|---|---|---|"]
+    for name, path in p["paths"].items():
+        cos = s["cosine_to_fp32"].get(name)
+        cos_text = f"{cos['mean']:.4f} / {cos['min']:.4f}" if cos else "1 (reference)"
+        test = s["self_test"][name]["reason"]
+        out.append(f"| {path} | {s['rates'][name]:.1f} | {s['rates'][name] / s['rates']['fp32']:.2f} | "
+                   f"{s['question_p50_ms'][name]:.1f} | {s['question_p95_ms'][name]:.1f} | {cos_text} | {test} |")
+    out.append("")
+    for set_name, q in p.get("quality", {}).items():
+        names = list(q["ndcg"])
+        out += [f"**Quality gate, {set_name}** (dense nDCG@10, {q['queries']} queries, {q['corpus']}; rows: the path that "
+                "embedded the documents, columns: the path that embedded the questions):", "",
+                "| documents \\ questions | " + " | ".join(p["paths"][n] for n in names) + " | document cosine to fp32 |",
+                "|---|" + "---|" * (len(names) + 1)]
+        for d in names:
+            cos = q["doc_cosine_to_fp32"].get(d)
+            cos_text = f"{cos['mean']:.4f} / {cos['min']:.4f}" if cos else "1"
+            out.append(f"| {p['paths'][d]} | " + " | ".join(f"{q['cross'][f'{d}/{x}']:.4f}" for x in names)
+                       + f" | {cos_text} |")
         out.append("")
     return out

@@ -1,4 +1,4 @@
-"""Insert N synthetic passages through qa_app.store.PassageStore, then measure hybrid query latency and the
+"""Insert N synthetic passages through qa_app.store.MilvusStore, then measure hybrid query latency and the
 milvus-lite server's memory. One process per size, so each size starts from nothing. Prints JSON."""
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 
 warnings.filterwarnings("ignore")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run by path, as a child process
 
 from bench.common import milvus_server_pid, pct, rss_bytes, size_of  # noqa: E402
 
 DIM = 384
+CONCURRENCY = 16
 WORDS_PER_PASSAGE = 90
 
 
@@ -34,9 +35,8 @@ def vocabulary(size: int, rng: np.random.Generator) -> list[str]:
 
 
 async def main(n: int, db: str, batch: int, queries: int) -> dict[str, object]:
-    from qa_app.chunking import Passage
-    from qa_app.encoders import ModelInfo
-    from qa_app.store import PassageStore
+    from qa_app.models import ModelInfo, Passage
+    from qa_app.store import MilvusStore
 
     rng = np.random.default_rng(42)
     vocab = np.array(vocabulary(30_000, rng))
@@ -52,7 +52,7 @@ async def main(n: int, db: str, batch: int, queries: int) -> dict[str, object]:
                             chunk=(start + i) % 10, text=" ".join(row)) for i, row in enumerate(words)]
         return passages, vectors
 
-    store = PassageStore(db, "scale", timeout=60)
+    store = MilvusStore(db, "scale", timeout=60)
     await store.ensure(ModelInfo("all-MiniLM-L6-v2", DIM, 256))
     insert_seconds = 0.0
     gen_seconds = 0.0
@@ -79,6 +79,18 @@ async def main(n: int, db: str, batch: int, queries: int) -> dict[str, object]:
         t0 = time.perf_counter()
         await store.search_hybrid(qvecs[i], qtexts[i], 5, candidates=50, rrf_k=60)
         lat.append(time.perf_counter() - t0)
+    # 16 at once, as a served app sends them: latency of each, and searches per second.
+    concurrent: list[float] = []
+
+    async def one(i: int) -> None:
+        t0 = time.perf_counter()
+        await store.search_hybrid(qvecs[i % len(qvecs)], qtexts[i % len(qtexts)], 5, candidates=50, rrf_k=60)
+        concurrent.append(time.perf_counter() - t0)
+
+    t0 = time.perf_counter()
+    for start in range(0, queries, CONCURRENCY):
+        await asyncio.gather(*(one(start + j) for j in range(CONCURRENCY)))
+    concurrent_seconds = time.perf_counter() - t0
     server = milvus_server_pid(os.getpid())
     server_rss = rss_bytes(server) if server else 0
     client_rss = rss_bytes(os.getpid())
@@ -89,6 +101,7 @@ async def main(n: int, db: str, batch: int, queries: int) -> dict[str, object]:
     return {"n": n, "count": count, "insert_seconds": insert_seconds, "rows_per_s": n / insert_seconds,
             "generate_seconds": gen_seconds, "count_seconds": first_count_s, "first_query_ms": first_query_ms,
             "query_p50_ms": pct(lat, 50) * 1000, "query_p95_ms": pct(lat, 95) * 1000,
+            "c16_p50_ms": pct(concurrent, 50) * 1000, "c16_qps": len(concurrent) / concurrent_seconds,
             "server_rss_mb": server_rss / 2**20, "client_rss_mb": client_rss / 2**20,
             "db_mb": size_of(Path(db)) / 2**20}
 

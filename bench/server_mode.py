@@ -12,16 +12,15 @@ import argparse
 import asyncio
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
+from tests.app_server import free_port, qa_app, serving
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from tests.app_server import free_port, qa_app, serving  # noqa: E402
 
 QUESTIONS = ["how do I cache the results of a function?", "read a csv file as dictionaries",
              "what is a generator?", "sort a list of dicts by a key", "parse a date string",

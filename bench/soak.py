@@ -19,7 +19,6 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,9 +26,9 @@ from pathlib import Path
 import httpx
 import psutil
 
+from tests.app_server import QA_APP, free_port, stop, wait_ready
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from tests.app_server import QA_APP, free_port, stop, wait_ready  # noqa: E402
 
 QUESTIONS = ["how do I cache the results of a function?", "read a csv file as dictionaries", "what is a generator?",
              "sort a list of dicts by a key", "parse a date string", "run a shell command and capture its output",

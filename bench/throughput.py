@@ -73,6 +73,7 @@ async def _overlap(urls: dict[str, str]) -> dict[str, float]:
 
 
 def run(ctx: Context) -> None:
+    ctx.log(f"embedding path {ctx.encoder.path_name}")  # loaded first: pinned for the servers below (see Context.encoder)
     servers: dict[str, Server] = {}
     skipped: dict[str, str] = {}
     try:

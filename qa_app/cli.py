@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import sys
@@ -14,8 +15,19 @@ import click
 import uvicorn
 from starlette.testclient import TestClient
 
+from qa_app.auth import ROLES, Accounts, TokenFile, UserFile
 from qa_app.errors import CollectionMissing, QAError
-from qa_app.evaluation import DEFAULT_DEPTH, EvalReport, evaluate, judged_queries, read_qrels, read_queries
+from qa_app.evaluation import (
+    DEFAULT_DEPTH,
+    AnswerReport,
+    EvalReport,
+    evaluate,
+    evaluate_answers,
+    judged_queries,
+    read_answers,
+    read_qrels,
+    read_queries,
+)
 from qa_app.ingest.loader import LoadReport
 from qa_app.models import HEADING_SEPARATOR, Passage
 from qa_app.reindex import reindex as run_reindex
@@ -78,10 +90,12 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON")
 @settings_options
 def load(paths: tuple[Path, ...], reset: bool, corpus: str, quiet: bool, as_json: bool, **flags: Any) -> None:
-    """Load files and folders (.md .txt .html .rst .jsonl) into the collection.
+    """Load files and folders (.pdf .docx .pptx .xlsx .odt .epub .csv .md .txt .html .rst .jsonl) into
+    the collection.
 
     Re-loading is incremental: unchanged passages are skipped, changed files replaced, and files gone
-    from a loaded folder removed.
+    from a loaded folder removed. Paged files (PDF) show pages/s and the time left while they are
+    read; what a reader noticed (pages without text, OCR) is printed per file at the end.
 
     \b
     Examples:
@@ -99,7 +113,8 @@ def load(paths: tuple[Path, ...], reset: bool, corpus: str, quiet: bool, as_json
                 click.echo(f"created collection {settings.collection!r} in {settings.milvus_uri}", err=True)
             if not quiet:
                 info = service.model
-                click.echo(f"embedding with {info.name} ({info.dim}-d, {info.precision})", err=True)
+                path = service.embedding_path
+                click.echo(f"embedding with {info.name} ({info.dim}-d, {path.path}: {path.reason})", err=True)
             return await service.load(list(paths), corpus=corpus, show_progress=not quiet)
 
     report = run(work)
@@ -107,17 +122,23 @@ def load(paths: tuple[Path, ...], reset: bool, corpus: str, quiet: bool, as_json
         click.echo(json.dumps(report.as_dict()))
     else:
         click.echo(format_report(report))
+    for path, note in report.notes:
+        click.echo(f"note {path}: {note}", err=True)
     for path, reason in report.skipped:
         click.echo(f"skipped {path}: {reason}", err=True)
 
 
 def format_report(report: LoadReport) -> str:
     rate = report.passages_added / report.seconds if report.seconds else 0.0
+    pages = ""
+    if report.pages_read:
+        pages_rate = report.pages_read / report.read_seconds if report.read_seconds else 0.0
+        pages = f"\npages: {report.pages_read} read in {report.read_seconds:.1f} s ({pages_rate:.1f} pages/s)"
     return (
         f"files: {report.files_added} added, {report.files_updated} updated, {report.files_unchanged} unchanged, "
         f"{report.files_removed} removed, {len(report.skipped)} skipped\n"
         f"passages: {report.passages_added} added, {report.passages_removed} removed, "
-        f"{report.passages_unchanged} unchanged\n"
+        f"{report.passages_unchanged} unchanged{pages}\n"
         f"took {report.seconds:.1f} s ({rate:.1f} passages/s, embedding {report.encode_seconds:.1f} s)"
     )
 
@@ -158,7 +179,7 @@ def ask(question: str, top_k: int | None, mode: str, contains: str | None, sourc
                 click.echo(format_passage(p) if plain else json.dumps(p.as_dict(), ensure_ascii=False))
             if no_answer:
                 return
-            async for event in service.stream_answer(query.question, result.passages):
+            async for event in service.stream_answer(query.question, result.passages, query):
                 kind, value = event.kind, event.value
                 if not plain:
                     click.echo(json.dumps({"event": kind, "data": value}, ensure_ascii=False))
@@ -176,7 +197,8 @@ def ask(question: str, top_k: int | None, mode: str, contains: str | None, sourc
 
 def format_passage(p: Passage) -> str:
     where = HEADING_SEPARATOR.join(p.headings)
-    return (f"[{p.rank}] {p.title} {('— ' + where) if where else ''}\n    {p.source}"
+    cite = f", {p.page_cite}" + (f" ({p.page_title})" if p.page_title else "") if p.page_cite else ""
+    return (f"[{p.rank}] {p.title} {('— ' + where) if where else ''}\n    {p.source}{cite}"
             f" (score {p.score:.4f}, found by {p.found_by})\n    {p.text[:300]}\n")
 
 
@@ -191,25 +213,54 @@ def format_passage(p: Passage) -> str:
 @click.option("--depth", type=click.IntRange(1, 16384), default=DEFAULT_DEPTH, show_default=True,
               help="Passages fetched per question (documents are ranked by their best passage)")
 @click.option("--binary", is_flag=True, help="Count every relevant document as grade 1 (default: graded gains)")
+@click.option("--answers", "answers_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Gold answers (answers.jsonl: {\"_id\", \"answer\", \"keywords\"}): measure answers, not retrieval")
+@click.option("--off-topic", "off_topic_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="With --answers: questions nothing answers (queries.jsonl), for refusal precision and recall")
+@click.option("--top-k", type=click.IntRange(1, 50), help="With --answers: passages an answer reads [QA_TOP_K]")
+@click.option("--no-generate", is_flag=True, help="With --answers: extracted answers only, even with an LLM")
+@click.option("--llm-url", help="With --answers: OpenAI-compatible server for generated answers [QA_LLM_URL]")
+@click.option("--per-question", is_flag=True, help="With --answers --json: each question's answer too")
 @click.option("--quiet", is_flag=True, help="No progress bar")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON")
 @settings_options
 def eval_command(queries_path: Path, qrels_path: Path, mode: str, concurrency: int, depth: int, binary: bool,
-                 quiet: bool, as_json: bool, **flags: Any) -> None:
-    """Measure retrieval on judged questions: nDCG@10, Recall@10/100, MRR@10, hit@5.
+                 answers_path: Path | None, off_topic_path: Path | None, top_k: int | None, no_generate: bool,
+                 per_question: bool, quiet: bool, as_json: bool, **flags: Any) -> None:
+    """Measure retrieval on judged questions: nDCG@10, Recall@10/100, MRR@10, hit@5; or, with
+    --answers, the answers: the share that contain the gold keywords (extracted, and generated when an
+    LLM is configured), citation precision (cited passages of gold documents), and refusal precision
+    and recall on --off-topic questions.
 
     A passage counts for its document: its doc_id (BEIR JSONL corpora), else its source, which a qrels
     corpus-id names when it is a path suffix (library/functools.html).
 
     \b
-    Example:
+    Examples:
         qa-app eval --queries queries.jsonl --qrels qrels/dev.tsv --mode all --collection scifact
+        qa-app eval --queries data/eval/python-docs/queries.jsonl --qrels data/eval/python-docs/qrels.tsv \\
+            --answers data/eval/python-docs/answers.jsonl --off-topic data/eval/off-topic/queries.jsonl
     """
     settings = make_settings(**flags)
     try:
         queries, qrels = read_queries(queries_path), read_qrels(qrels_path)
+        answers = read_answers(answers_path) if answers_path else None
+        off_topic = read_queries(off_topic_path) if off_topic_path else None
     except QAError as exc:
         raise click.ClickException(exc.message) from None
+    if answers is not None:
+        if mode == "all":
+            raise click.ClickException("--answers measures one mode: pass --mode hybrid, dense or sparse")
+
+        async def answer_work() -> AnswerReport:
+            async with await QAService.open(settings) as service:
+                return await evaluate_answers(service, queries, answers, qrels, off_topic, generate=not no_generate,
+                                              top_k=top_k or settings.top_k, mode=mode, concurrency=concurrency,
+                                              show_progress=not quiet)
+
+        answer_report = run(answer_work)
+        click.echo(json.dumps(answer_report.as_dict(per_question)) if as_json else answer_report.table())
+        return
     if not judged_queries(queries, qrels)[0]:
         raise click.ClickException("no query in the queries file has a relevant judgement in the qrels")
     modes = ["hybrid", "dense", "sparse"] if mode == "all" else [mode]
@@ -232,10 +283,17 @@ def eval_command(queries_path: Path, qrels_path: Path, mode: str, concurrency: i
 @click.option("--watch", "watch_paths", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Load this file or folder at start and whenever it changes (repeatable)")
 @click.option("--get", "get_path", help="Print the response to one GET of this path and exit (0 if 2xx)")
+@click.option("--public", is_flag=True,
+              help="Allow a non-loopback --host with authentication off: anyone who reaches the port reads everything")
+@click.option("--data-dir", help="Folder of users, tokens and the session key [QA_DATA_DIR]")
 @settings_options
 def serve(host: str | None, port: int | None, workers: int, watch_paths: tuple[Path, ...], get_path: str | None,
-          **flags: Any) -> None:
+          public: bool, **flags: Any) -> None:
     """Serve the question page and the JSON API.
+
+    Authentication is on as soon as a user or an API token exists (`qa-app users add NAME`,
+    `qa-app tokens add NAME`; QA_AUTH=on|off|auto). With it off, serving on an address other than
+    loopback is refused unless --public says that is meant.
 
     \b
     Examples:
@@ -245,6 +303,7 @@ def serve(host: str | None, port: int | None, workers: int, watch_paths: tuple[P
         qa-app serve --get '/ask?q=lambda' # smoke test, no server
     """
     settings = make_settings(host=host, port=port, **flags)
+    check_exposure(settings, public)
     if get_path:
         with TestClient(create_app(settings)) as client:
             response = client.get(get_path)
@@ -266,6 +325,150 @@ def serve(host: str | None, port: int | None, workers: int, watch_paths: tuple[P
     os.environ.update(settings_environment(settings))
     uvicorn.run("qa_app.web:app_from_environment", factory=True, host=settings.host, port=settings.port,
                 workers=workers, log_level="warning")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: Settings, public: bool) -> None:
+    """Refuse to serve documents to a network with nobody checked at the door; say the state otherwise."""
+    accounts = Accounts(settings)
+    try:
+        enabled, state = accounts.enabled, accounts.describe()
+        nobody = not accounts.users.records() and not accounts.tokens.records() and not settings.api_token
+    except QAError as exc:
+        raise click.ClickException(exc.message) from None
+    if enabled and nobody:
+        raise click.ClickException(
+            f"QA_AUTH=on but there is no user or API token in {settings.data_path}, so nobody could get in. "
+            "Add one first: qa-app users add NAME (or qa-app tokens add NAME)")
+    if not enabled and not is_loopback(settings.host) and not public:
+        raise click.ClickException(
+            f"refusing to serve on {settings.host} with authentication off: anyone who can reach this port could "
+            "read every loaded document. Add a user (qa-app users add NAME) or an API token (qa-app tokens add "
+            "NAME) to turn authentication on, serve on 127.0.0.1, or pass --public if the documents are meant "
+            "for everyone on that network")
+    click.echo(state + ("; PUBLIC: anyone who reaches the port may read and change everything"
+                        if not enabled and not is_loopback(settings.host) else ""), err=True)
+
+
+def data_settings(data_dir: str | None) -> Settings:
+    return make_settings(data_dir=data_dir)
+
+
+data_dir_option = click.option("--data-dir", help="Folder of users, tokens and the session key [QA_DATA_DIR]")
+role_option = click.option("--role", type=click.Choice(ROLES), default="reader", show_default=True,
+                           help="reader: ask; editor: also upload, remove and re-load documents")
+
+
+@cli.group()
+def users() -> None:
+    """People who sign in on the page (stored with argon2 password hashes in QA_USERS_FILE)."""
+
+
+@users.command("add")
+@click.argument("name")
+@role_option
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input")
+@click.option("--replace", is_flag=True, help="Set a new password and role for an existing user")
+@data_dir_option
+def users_add(name: str, role: str, password_stdin: bool, replace: bool, data_dir: str | None) -> None:
+    """Add the user NAME; asks for the password twice (or reads it with --password-stdin).
+
+    \b
+    Examples:
+        qa-app users add alice --role editor
+        printf '%s\\n' "$PASSWORD" | qa-app users add bob --password-stdin
+    """
+    settings = data_settings(data_dir)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt(f"password for {name}", hide_input=True, confirmation_prompt=True)
+    try:
+        UserFile(settings.users_path).add(name, password, role, replace=replace)
+    except QAError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{'updated' if replace else 'added'} user {name!r} ({role}) in {settings.users_path}")
+
+
+@users.command("list")
+@data_dir_option
+def users_list(data_dir: str | None) -> None:
+    """List the users: name, role, when added."""
+    try:
+        for user in UserFile(data_settings(data_dir).users_path).users().values():
+            click.echo(f"{user.name}\t{user.role}\t{user.created}")
+    except QAError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+@users.command("remove")
+@click.argument("name")
+@data_dir_option
+def users_remove(name: str, data_dir: str | None) -> None:
+    """Remove the user NAME; their sessions end at their next request."""
+    try:
+        UserFile(data_settings(data_dir).users_path).remove(name)
+    except QAError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"removed user {name!r}")
+
+
+@cli.group()
+def tokens() -> None:
+    """API tokens for `Authorization: Bearer` (only their SHA-256 is stored, in QA_TOKENS_FILE)."""
+
+
+@tokens.command("add")
+@click.argument("name")
+@role_option
+@click.option("--replace", is_flag=True, help="Issue a new token for an existing name (the old one stops working)")
+@data_dir_option
+def tokens_add(name: str, role: str, replace: bool, data_dir: str | None) -> None:
+    """Make an API token named NAME and print it, once: it cannot be shown again.
+
+    \b
+    Example:
+        qa-app tokens add ci --role reader
+        curl -H "Authorization: Bearer $TOKEN" 'localhost:8000/ask?q=...'
+    """
+    settings = data_settings(data_dir)
+    try:
+        token = TokenFile(settings.tokens_path).add(name, role, replace=replace)
+    except QAError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"token {name!r} ({role}) stored in {settings.tokens_path}; it is shown only now:", err=True)
+    click.echo(token)
+
+
+@tokens.command("list")
+@data_dir_option
+def tokens_list(data_dir: str | None) -> None:
+    """List the API tokens: name, role, when made (never the token)."""
+    try:
+        for token in TokenFile(data_settings(data_dir).tokens_path).tokens().values():
+            click.echo(f"{token.name}\t{token.role}\t{token.created}")
+    except QAError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+@tokens.command("remove")
+@click.argument("name")
+@data_dir_option
+def tokens_remove(name: str, data_dir: str | None) -> None:
+    """Remove the API token NAME: it stops working at once."""
+    try:
+        TokenFile(data_settings(data_dir).tokens_path).remove(name)
+    except QAError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"removed token {name!r}")
 
 
 @cli.command()

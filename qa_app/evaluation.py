@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,10 +18,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from qa_app.answer.answerer import Answer
 from qa_app.errors import EvalInputError, ReadError
 from qa_app.ingest.readers import beir_records
 from qa_app.models import Passage
-from qa_app.search.query import MODES, Query
+from qa_app.search.query import MODES, Query, SearchResult
 from qa_app.service import QAService
 
 Qrels = dict[str, dict[str, int]]  # query id -> document id -> relevance grade
@@ -93,17 +95,27 @@ def document_of(passage: Passage, judged_suffixes: Mapping[str, str]) -> str:
     A passage with a `doc_id` (a BEIR JSONL corpus) is that document. One without (a folder of pages)
     is its `source`, or the judged id that is a path suffix of it, whole components only: qrels id
     `library/functools.html` names source `/usr/share/doc/python3.11/html/library/functools.html`.
-    The longest matching suffix wins.
+    The longest matching suffix wins. A passage of a paged document (PDF) is first looked up by page,
+    as `FILE#PAGE` for each page it spans (qrels id `R-intro.pdf#12`), then as its file.
     """
     if passage.doc_id:
         return passage.doc_id
     source = passage.source.replace("\\", "/")
-    parts = source.strip("/").split("/")
+    if passage.page:
+        for page in range(passage.page, max(passage.page, passage.page_end) + 1):
+            found = _judged_suffix(f"{source}#{page}", judged_suffixes)
+            if found is not None:
+                return found
+    return _judged_suffix(source, judged_suffixes) or passage.source
+
+
+def _judged_suffix(path: str, judged_suffixes: Mapping[str, str]) -> str | None:
+    parts = path.strip("/").split("/")
     for start in range(len(parts)):  # longest suffix first
         found = judged_suffixes.get("/".join(parts[start:]))
         if found is not None:
             return found
-    return passage.source
+    return None
 
 
 def rank_documents(passages: Sequence[Passage], judged_suffixes: Mapping[str, str]) -> list[str]:
@@ -252,3 +264,209 @@ async def evaluate(service: QAService, queries: Mapping[str, str], qrels: Qrels,
     results = [await evaluate_mode(service, chosen, qrels, mode, depth=depth, concurrency=concurrency,
                                    binary=binary, show_progress=show_progress) for mode in modes]
     return EvalReport(results, len(chosen), unjudged, missing, depth, binary)
+
+
+# -- answers ---------------------------------------------------------------------------------------
+#
+# On questions with gold answers: does the answer contain the keywords any correct answer contains,
+# do its citations name gold documents, and does it refuse the questions nothing answers (and only
+# those)? Extracted answers always; generated ones when an LLM is configured.
+
+
+@dataclass(frozen=True)
+class GoldAnswer:
+    """A short reference answer and the keywords any correct answer contains: each keyword is one or
+    more alternatives separated by `|`, matched case-insensitively as substrings."""
+
+    answer: str
+    keywords: tuple[str, ...]
+
+
+def read_answers(path: Path) -> dict[str, GoldAnswer]:
+    """answers.jsonl: {"_id", "answer", "keywords": [...]} a line."""
+    answers: dict[str, GoldAnswer] = {}
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvalInputError(f"{path}: cannot read: {exc}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            keywords = record["keywords"]
+            if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip("| ") for k in keywords):
+                raise TypeError("keywords must be a list of non-empty strings")
+            answers[str(record["_id"])] = GoldAnswer(str(record.get("answer", "")), tuple(keywords))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EvalInputError(f"{path} line {number}: expected {{\"_id\", \"answer\", \"keywords\"}}: {exc}") from None
+    return answers
+
+
+def contains_keywords(text: str, keywords: Sequence[str]) -> bool:
+    """Whether `text` holds every keyword, through any one of its `|` alternatives (case-insensitive)."""
+    lowered = text.lower()
+    return all(any(alt.strip().lower() in lowered for alt in keyword.split("|") if alt.strip())
+               for keyword in keywords)
+
+
+@dataclass
+class AnswerCounts:
+    """What one kind of answer (extracted, generated) did on the answerable and off-topic questions."""
+
+    name: str
+    questions: int = 0  # answerable questions asked
+    answered: int = 0  # of which got an answer (not no_answer)
+    contains: int = 0  # answers that hold every keyword
+    cited: int = 0  # passages cited, over the answerable questions
+    cited_gold: int = 0  # of which belong to a gold document
+    refused_answerable: int = 0
+    off_topic: int = 0
+    refused_off_topic: int = 0
+    claims: int = 0  # generated: sentences checked ...
+    unsupported: int = 0  # ... and found unsupported or uncited
+    llm_failures: int = 0  # generated: answers extracted instead because the LLM failed
+    chars: int = 0  # total length of the answers given
+    seconds: float = 0.0
+    per_question: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    def add(self, qid: str, answer: Answer, *, gold: GoldAnswer | None, judged: Mapping[str, int],
+            suffixes: Mapping[str, str], passages: Sequence[Passage]) -> None:
+        refused = answer.kind == "no_answer"
+        row: dict[str, object] = {"kind": answer.kind, "text": answer.text}
+        if answer.reason:
+            row["reason"] = answer.reason
+        if answer.claims is not None:
+            row["unsupported"] = answer.unsupported
+        if answer.error:
+            self.llm_failures += 1
+        if answer.claims is not None:
+            self.claims += len(answer.claims)
+            self.unsupported += answer.unsupported or 0
+        if gold is None:
+            self.off_topic += 1
+            self.refused_off_topic += refused
+        else:
+            self.questions += 1
+            self.refused_answerable += refused
+            if not refused:
+                self.answered += 1
+                self.chars += len(answer.text)
+                hit = contains_keywords(answer.text, gold.keywords)
+                self.contains += hit
+                by_id = {p.id: p for p in passages}
+                cited = [by_id[c["passage_id"]] for c in answer.citations if c["passage_id"] in by_id]
+                gold_cited = sum(judged.get(document_of(p, suffixes), 0) > 0 for p in cited)
+                self.cited += len(cited)
+                self.cited_gold += gold_cited
+                row.update(contains=hit, cited=len(cited), cited_gold=gold_cited)
+        self.per_question[qid] = row
+
+    @staticmethod
+    def _ratio(part: int, whole: int) -> float | None:
+        return part / whole if whole else None
+
+    def as_dict(self) -> dict[str, object]:
+        refused = self.refused_off_topic + self.refused_answerable
+        figures = {
+            "contains": self._ratio(self.contains, self.questions),
+            "citation_precision": self._ratio(self.cited_gold, self.cited),
+            "refusal_precision": self._ratio(self.refused_off_topic, refused),
+            "refusal_recall": self._ratio(self.refused_off_topic, self.off_topic),
+            "answered": self._ratio(self.answered, self.questions),
+            "unsupported": self._ratio(self.unsupported, self.claims),
+        }
+        return {**{k: None if v is None else round(v, 4) for k, v in figures.items()},
+                "questions": self.questions, "off_topic": self.off_topic, "cited": self.cited,
+                "claims": self.claims, "llm_failures": self.llm_failures,
+                "mean_chars": round(self.chars / self.answered, 1) if self.answered else None,
+                "seconds": round(self.seconds, 2)}
+
+
+ANSWER_COLUMNS = ("contains", "citation_precision", "refusal_precision", "refusal_recall", "answered", "unsupported")
+
+
+@dataclass
+class AnswerReport:
+    kinds: list[AnswerCounts]
+    questions: int
+    off_topic: int
+    top_k: int
+    mode: str
+    missing: int  # gold answers whose question is not in the queries file
+
+    def as_dict(self, per_question: bool = False) -> dict[str, object]:
+        data: dict[str, object] = {"questions": self.questions, "off_topic": self.off_topic, "top_k": self.top_k,
+                                   "mode": self.mode, "missing": self.missing,
+                                   "answers": {k.name: k.as_dict() for k in self.kinds}}
+        if per_question:
+            data["per_question"] = {k.name: k.per_question for k in self.kinds}
+        return data
+
+    def table(self) -> str:
+        head = ["answer", *ANSWER_COLUMNS, "chars", "seconds"]
+        rows = []
+        for kind in self.kinds:
+            data = kind.as_dict()
+            rows.append([kind.name, *("-" if data[c] is None else f"{data[c]:.3f}" for c in ANSWER_COLUMNS),
+                         "-" if data["mean_chars"] is None else f"{data['mean_chars']:.0f}", f"{kind.seconds:.1f}"])
+        widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+        lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+                 for row in [head, *rows]]
+        notes = [f"{self.questions} answerable and {self.off_topic} off-topic questions, top {self.top_k} "
+                 f"passages ({self.mode})"]
+        if self.missing:
+            notes.append(f"{self.missing} gold answers without a question")
+        failures = sum(k.llm_failures for k in self.kinds if k.name == "generated")
+        if failures:
+            notes.append(f"the LLM failed on {failures} questions (their answers were extracted)")
+        return "\n".join([*lines, "; ".join(notes)])
+
+
+async def evaluate_answers(service: QAService, queries: Mapping[str, str], answers: Mapping[str, GoldAnswer],
+                           qrels: Qrels, off_topic: Mapping[str, str] | None = None, *, generate: bool = True,
+                           top_k: int = 5, mode: str = "hybrid", concurrency: int = 8,
+                           show_progress: bool = True) -> AnswerReport:
+    """Retrieve `top_k` passages for each question with a gold answer and each off-topic question,
+    then answer from them: extracted (at most `concurrency` at a time) and, when the service has an
+    LLM and `generate`, generated (one at a time: a local server runs one request at once)."""
+    await service.ready()
+    answerable = {qid: text for qid, text in queries.items() if qid in answers}
+    asked = {**{f"off-topic:{qid}": text for qid, text in (off_topic or {}).items()}, **answerable}
+    suffixes = _suffix_index({doc for judged in qrels.values() for doc in judged})
+    gate = asyncio.Semaphore(max(1, concurrency))
+    results: dict[str, tuple[Query, SearchResult]] = {}
+    extracted = AnswerCounts("extracted")
+    bar = tqdm(total=len(asked), desc="answers", unit="question", disable=not show_progress, leave=False)
+
+    def add(counts: AnswerCounts, qid: str, answer: Answer) -> None:
+        counts.add(qid, answer, gold=answers.get(qid), judged=qrels.get(qid, {}), suffixes=suffixes,
+                   passages=results[qid][1].passages)
+
+    async def one(qid: str, text: str) -> None:
+        query = Query(text, top_k=top_k, mode=mode)
+        async with gate:
+            result = await service.ask(query)
+            results[qid] = (query, result)
+            add(extracted, qid, await service.extract(text, result.passages, query))
+        bar.update(1)
+
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(one(qid, text) for qid, text in asked.items()))
+    finally:
+        bar.close()
+    extracted.seconds = time.perf_counter() - started
+    kinds = [extracted]
+    if generate and service.generates:
+        generated = AnswerCounts("generated")
+        started = time.perf_counter()
+        for qid in tqdm(asked, desc="generated answers", unit="question", disable=not show_progress, leave=False):
+            query, result = results[qid]
+            add(generated, qid, await service.answer(query.question, result.passages, query))
+        generated.seconds = time.perf_counter() - started
+        kinds.append(generated)
+    for counts in kinds:  # in the order of the files, whatever order the answers finished in
+        counts.per_question = {qid: counts.per_question[qid] for qid in asked}
+    return AnswerReport(kinds, len(answerable), len(off_topic or {}), top_k, mode,
+                        len(set(answers) - set(queries)))

@@ -12,6 +12,7 @@ from typing import Any
 
 HEADING_SEPARATOR = " › "
 DEFAULT_CORPUS = "default"
+SLIDE_FORMATS = frozenset({"pptx"})  # formats whose pages are slides: cited as "slide 4"
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,52 @@ class Document:
     page_unit: str = "page"  # what a page is called when cited: "page", or "slide" for presentations
     page_count: int = 0  # pages (slides) read, for paged formats: progress and pages/s
     notes: tuple[str, ...] = ()  # what the load should report about this file ("3 pages without text skipped")
+
+
+@dataclass(frozen=True)
+class LoadProgress:
+    """One step of a load, for the CLI's progress bars and the upload stream.
+
+    - "reading": `done` of `total` pages (slides) of file `source` read; files without a page count
+      report the file itself (`unit` "file", 0 then 1).
+    - "read": that file is read: `status` added / updated / unchanged / skipped (`reason`), its
+      `passages`, the `new` ones to embed, its `pages` and `notes`.
+    - "embedding": `done` of `total` new passages of the whole load embedded and stored.
+    `seconds` is the time since the stage began (for this file, when reading), for rate and ETA.
+    """
+
+    stage: str
+    source: str = ""
+    done: int = 0
+    total: int = 0
+    unit: str = ""
+    seconds: float = 0.0
+    file: int = 0  # which file of the load (1-based)
+    files: int = 0
+    status: str = ""
+    passages: int = 0
+    new: int = 0
+    pages: int = 0
+    reason: str = ""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def rate(self) -> float:
+        """Units per second so far (0 until a measurable time has passed)."""
+        return self.done / self.seconds if self.seconds > 0.05 and self.done else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the rate so far; None until there is a rate."""
+        rate = self.rate
+        return max(0.0, (self.total - self.done) / rate) if rate else None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["notes"] = list(self.notes)
+        data.update(rate=round(self.rate, 2), eta=None if self.eta is None else round(self.eta, 1),
+                    seconds=round(self.seconds, 3))
+        return data
 
 
 @dataclass(frozen=True)
@@ -116,6 +163,33 @@ class Passage:
     def label(self) -> str:
         """Title and heading path, for prompts and plain-text output."""
         return HEADING_SEPARATOR.join(p for p in (self.title, *self.headings) if p) or self.source or self.id
+
+    @property
+    def page_cite(self) -> str:
+        """Where it is, as a citation: "p. 36" (the printed label, where the PDF has one), "pp. 12–13"
+        when it runs over a page break, "slide 4" for a presentation; "" for documents without pages."""
+        if self.page <= 0:
+            return ""
+        end = max(self.page_end, self.page)
+        if self.format in SLIDE_FORMATS:
+            return f"slide {self.page}" if end == self.page else f"slides {self.page}–{end}"
+        first = self.page_label or str(self.page)
+        if end == self.page:
+            return f"p. {first}"
+        if not self.page_label:
+            return f"pp. {self.page}–{end}"
+        if self.page_label.isdigit():  # printed numbers run on with the physical pages
+            return f"pp. {first}–{int(self.page_label) + end - self.page}"
+        return f"p. {first} f."  # "and the next page": a roman or other label has no arithmetic here
+
+    @property
+    def page_title(self) -> str:
+        """The physical page, for a tooltip where the cited label differs from it."""
+        if self.page <= 0 or self.format in SLIDE_FORMATS:
+            return ""
+        end = max(self.page_end, self.page)
+        where = f"page {self.page} of the file" if end == self.page else f"pages {self.page}–{end} of the file"
+        return where if self.page_label and self.page_label != str(self.page) else ""
 
     @property
     def found_by(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from qa_app.errors import SettingsError
@@ -29,19 +30,21 @@ class Settings:
     milvus_token: str = _setting("", "Token for a Milvus server (user:password or an API key)")
     collection: str = _setting("passages", "Collection name")
     model: str = _setting("all-MiniLM-L6-v2", "Dense embedding model: a packaged name, a folder, or a hub id")
-    precision: str = _setting("auto", "Embedding arithmetic: bf16 or fp32; auto picks bf16 where the CPU "
-                                      "multiplies bf16 in hardware", choices=("auto", "bf16", "fp32"))
+    precision: str = _setting("auto", "Embedding arithmetic: fp32, bf16 (torch) or int8 (ONNX Runtime); auto "
+                                      "tries bf16 where the CPU multiplies bf16 in hardware, else int8, and keeps "
+                                      "the first that a start-up self-test finds in agreement with fp32",
+                              choices=("auto", "fp32", "bf16", "int8"))
     chunk_tokens: int = _setting(200, "Most word pieces of body text in one passage")
     chunk_overlap: int = _setting(32, "Word pieces repeated from the end of one passage at the start of the next",
                                   zero=True)
     top_k: int = _setting(5, "Passages returned by default")
     max_top_k: int = _setting(50, "Largest top_k a request may ask for")
     candidates: int = _setting(50, "Candidates fetched from each retriever before fusion")
-    fusion: str = _setting("weighted", "How hybrid mode fuses the two lists: weighted (scores, in the app) or "
-                                       "rrf (Milvus RRFRanker)", choices=("weighted", "rrf"))
+    fusion: str = _setting("rrf", "How hybrid mode fuses the two lists: rrf (Milvus hybrid_search with RRFRanker) "
+                                  "or weighted (scaled scores, in the app)", choices=("rrf", "weighted"))
     dense_weight: float = _setting(0.6, "Weighted fusion: the dense list's share, 0 to 1 (the keyword list gets "
                                         "the rest)", zero=True, at_most=1)
-    rrf_k: int = _setting(60, "The k of reciprocal-rank fusion: larger flattens the rank curve")
+    rrf_k: int = _setting(10, "The k of reciprocal-rank fusion: larger flattens the rank curve")
     timeout: float = _setting(10.0, "Seconds allowed for each Milvus call")
     encode_batch: int = _setting(32, "Passages per model call while loading")
     insert_batch: int = _setting(256, "Passages per Milvus insert")
@@ -50,10 +53,21 @@ class Settings:
     port: int = _setting(8000, "Port the web server listens on")
     max_question_chars: int = _setting(1000, "Longest question accepted")
     max_filter_chars: int = _setting(500, "Longest filter value accepted")
-    api_token: str = _setting("", "When set, JSON endpoints need `Authorization: Bearer <token>`")
+    api_token: str = _setting("", "One unnamed API token (reader role), kept for compatibility: clients send "
+                                  "`Authorization: Bearer <token>`; `qa-app tokens add NAME` makes named ones")
+    auth: str = _setting("auto", "Authentication: on, off, or auto (on when any user or API token is configured)",
+                         choices=("auto", "on", "off"))
+    data_dir: str = _setting("qa_data", "Folder for the app's own files: users, API tokens, the session key, uploads")
+    max_upload_mb: float = _setting(50.0, "Largest file an upload may bring, in MB (kept under DATA_DIR/uploads/CORPUS/)")
+    max_upload_files: int = _setting(20, "Most files one upload may bring")
+    users_file: str = _setting("", "Users and their argon2 password hashes (default: DATA_DIR/users.json)")
+    tokens_file: str = _setting("", "Named API tokens, stored as SHA-256 hashes (default: DATA_DIR/tokens.json)")
+    secret_key: str = _setting("", "Key that signs session cookies (default: generated once into "
+                                   "DATA_DIR/secret_key, mode 0600)")
+    session_hours: float = _setting(12.0, "Hours a sign-in lasts")
     llm_url: str = _setting("", "OpenAI-compatible server, e.g. http://127.0.0.1:8011/v1; empty: extracted "
                                 "answers only")
-    llm_model: str = _setting("gemma-3-270m", "Model name sent to the LLM server")
+    llm_model: str = _setting("qwen2.5-coder-1.5b", "Model name sent to the LLM server")
     llm_api_key: str = _setting("", "Bearer token for the LLM server")
     llm_connect_timeout: float = _setting(5.0, "Seconds to connect to the LLM server")
     llm_read_timeout: float = _setting(60.0, "Seconds the LLM may stay silent while streaming")
@@ -62,6 +76,10 @@ class Settings:
     llm_context_tokens: int = _setting(2500, "Prompt budget: lowest-ranked passages are dropped to fit")
     answer_floor: float = _setting(0.35, "Below this cosine similarity of the best passage, say the documents do "
                                          "not answer", zero=True)
+    claim_dense: float = _setting(0.5, "A generated sentence is supported by a passage it cites when their cosine "
+                                       "similarity is at least this (and the word overlap holds)", zero=True, at_most=1)
+    claim_overlap: float = _setting(0.4, "... and at least this share of the sentence's content words are in the "
+                                         "passage", zero=True, at_most=1)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with the given values, skipping None (an unset CLI flag)."""
@@ -71,6 +89,28 @@ class Settings:
     @property
     def is_embedded(self) -> bool:
         return is_embedded_uri(self.milvus_uri)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser()
+
+    @property
+    def uploads_path(self) -> Path:
+        """Uploaded files, one folder per corpus."""
+        return self.data_path / "uploads"
+
+    @property
+    def page_cache_path(self) -> Path:
+        """Rendered PDF pages of the page view (PNG), made again whenever missing."""
+        return self.data_path / "cache" / "pages"
+
+    @property
+    def users_path(self) -> Path:
+        return Path(self.users_file).expanduser() if self.users_file else self.data_path / "users.json"
+
+    @property
+    def tokens_path(self) -> Path:
+        return Path(self.tokens_file).expanduser() if self.tokens_file else self.data_path / "tokens.json"
 
 
 @dataclass(frozen=True)

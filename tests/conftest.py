@@ -38,6 +38,7 @@ class Backend:
         self.name, self.folder, self.server_uri = name, folder, server_uri
 
     def settings(self, label: str, **changes: Any) -> Settings:
+        changes = {"data_dir": str(self.folder / "qa_data"), **changes}  # users, tokens, key: never the checkout's
         if self.server_uri is None:
             return Settings(milvus_uri=str(self.folder / f"{label}.db"), **changes)
         return Settings(milvus_uri=self.server_uri, collection=f"{label}_{uuid.uuid4().hex[:8]}", **changes)
@@ -81,7 +82,7 @@ def corpus(tmp_path: Path) -> Path:
 
 
 def make_settings(db: Path, **changes: Any) -> Settings:
-    return Settings(milvus_uri=str(db), **changes)
+    return Settings(milvus_uri=str(db), **{"data_dir": str(Path(db).parent / "qa_data"), **changes})
 
 
 def make_pipeline(settings: Settings, encoder: DenseEncoder) -> QAService:

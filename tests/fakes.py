@@ -69,5 +69,5 @@ class MemoryStore:
             yield {"id": row["id"], **{f: row[f] for f in fields}}
 
     async def search_many(self, field: str, queries: Sequence[Any], limit: int, expr: str = "",
-                          partitions: Sequence[str] = ()) -> list[HitList]:
+                          partitions: Sequence[str] = (), *, ids_only: bool = False) -> list[HitList]:
         return [HitList.of([]) for _ in queries]

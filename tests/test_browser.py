@@ -275,3 +275,34 @@ def test_a_generated_answer_streams_above_the_passages_with_clickable_citations(
             plain.locator(".write-answer a").click()
             assert "written by fake-model" in plain.inner_text("#answer")
             plain.close()
+
+
+def test_a_reader_signs_in_and_the_answer_streams_on_the_session_cookie(browser: Any, db: Path, tmp_path: Path) -> None:
+    from qa_app.auth import UserFile
+
+    UserFile(tmp_path / "users.json").add("reader1", "reader password", "reader")
+    with fake_llm_thread("ok", tokens=("Mauna Loa", " is", " the", " largest", " shield volcano", " [1]", ".")) as fake:
+        with serving(db, env={"QA_LLM_URL": fake.url, "QA_DATA_DIR": str(tmp_path)}) as url:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            page = Watched(context.new_page())
+            page.page.goto(url + "/?q=which+is+the+largest+shield+volcano%3F")
+            assert urlparse(page.page.url).path == "/signin"  # nothing is shown before signing in
+            assert "Mauna Loa" not in page.page.content()
+            page.page.fill("#username", "reader1")
+            page.page.fill("#password", "wrong password")
+            page.page.click("form.signin-form button")
+            expect(page.page.locator("#signin-error")).to_have_text("Wrong name or password.")
+            page.page.fill("#password", "reader password")
+            page.page.click("form.signin-form button")
+            answer = page.page.locator("#answer .answer-text")
+            expect(answer).to_have_text("Mauna Loa is the largest shield volcano [1].")  # EventSource, with the cookie
+            assert "reader1" in page.page.inner_text("header.site")
+            cookie = next(c for c in context.cookies() if c["name"] == "qa_session")
+            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+            screenshot(page.page, "desktop-signed-in-answer")
+            page.page.click("form.signout button")
+            assert urlparse(page.page.url).path == "/signin"
+            page.page.goto(url + "/corpus")
+            assert urlparse(page.page.url).path == "/signin"  # signed out
+            assert page.problems == []
+            context.close()

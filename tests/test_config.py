@@ -24,7 +24,7 @@ def test_variables_are_read_with_the_qa_prefix_and_typed() -> None:
 @pytest.mark.parametrize("environ,message", [
     ({"QA_TOP_K": "many"}, "QA_TOP_K='many' is not a valid int"),
     ({"QA_RRF_K": "0"}, "QA_RRF_K must be positive"),
-    ({"QA_PRECISION": "int4"}, "QA_PRECISION must be one of auto, bf16, fp32, got 'int4'"),
+    ({"QA_PRECISION": "int4"}, "QA_PRECISION must be one of auto, fp32, bf16, int8, got 'int4'"),
 ])
 def test_bad_values_name_the_variable(environ: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=re.escape(message)):

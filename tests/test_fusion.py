@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from qa_app.models import Passage as Hit
+from qa_app.search.fusion import explain_rrf, weighted
 from qa_app.search.fusion import scaled as _scaled
-from qa_app.search.fusion import weighted
 from qa_app.search.query import Query
 from qa_app.search.retriever import Retriever
 from qa_app.store import HitList
@@ -49,6 +49,20 @@ def test_weighted_fusion_keeps_only_the_best_limit_in_the_same_order() -> None:
     assert best == everything[:5]
 
 
+def test_rrf_ranks_are_read_off_the_fused_score_and_ties_keep_the_dense_order() -> None:
+    """1/(k + dense) + 1/(k + keyword) with the keyword rank known gives the dense rank; the cosine is
+    the passage's vector against the question's. d (dense 2 only) and s (keyword 2 only) tie."""
+    sparse = HitList.of([hit("a", 9.0), hit("s", 7.0)])
+    ids, scores = ["a", "s", "d", "x"], [2 / 11, 1 / 12, 1 / 12, 1 / 20]
+    vectors = np.array([[1, 0], [0, 1], [0.8, 0.6], [0.6, 0.8]], dtype=np.float32)
+    fused = HitList(ids, scores, lambda i: hit(ids[i], scores[i]), vectors)
+    explained = explain_rrf(fused, sparse, np.array([1, 0], dtype=np.float32), rrf_k=10)
+    assert [(p.id, p.rank, p.dense_rank, p.sparse_rank) for p in explained] == [
+        ("a", 1, 1, 1), ("d", 2, 2, None), ("s", 3, None, 2), ("x", 4, 10, None)]
+    assert [p.dense_score for p in explained] == [1.0, pytest.approx(0.8), None, pytest.approx(0.6)]
+    assert [p.dense_share for p in explained] == [0.5, 1.0, 0.0, 1.0]
+
+
 class OrderedStore:
     """Records the order of searches; the embedding waits until the keyword search has started."""
 
@@ -69,13 +83,16 @@ class OrderedStore:
         return HitList.of([hit("d", 0.9), hit("e", 0.5)])
 
     async def search_many(self, field: str, queries: list[object], limit: int, expr: str = "",
-                          partitions: object = ()) -> list[HitList]:
+                          partitions: object = (), **options: object) -> list[HitList]:
         search = self.search_dense if field == "dense" else self.search_sparse
         return [await search(q, limit) for q in queries]  # type: ignore[arg-type]
 
     async def search_hybrid(self, vector: object, text: str, limit: int, **options: object) -> HitList:
+        """RRF (k = 60) of the two lists above: d is dense 1 and keyword 2, k keyword 1, e dense 2."""
         self.events.append("hybrid")
-        return HitList.of([hit("d", 0.03), hit("k", 0.02), hit("e", 0.01)])
+        ids, scores = ["d", "k", "e"], [1 / 61 + 1 / 62, 1 / 61, 1 / 62]
+        vectors = np.full((3, 4), 0.5, dtype=np.float32)
+        return HitList(ids, scores, lambda i: hit(ids[i], scores[i]), vectors if options.get("with_vectors") else None)
 
 
 class WaitingEmbedder:

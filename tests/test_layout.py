@@ -20,10 +20,11 @@ ALLOWED = {
     "search": {"embedding", "store"},
     "answer": set(),
     "service": {"answer", "embedding", "ingest", "search", "store"},
-    "evaluation": {"ingest", "search", "service"},
+    "evaluation": {"answer", "ingest", "search", "service"},
     "reindex": {"embedding", "ingest", "search", "store"},
-    "web": {"answer", "search", "service", "store"},
-    "cli": {"evaluation", "ingest", "reindex", "search", "service", "store", "web"},
+    "auth": set(),
+    "web": {"answer", "auth", "search", "service", "store"},
+    "cli": {"auth", "evaluation", "ingest", "reindex", "search", "service", "store", "web"},
 }
 LEAVES = {"models", "errors", "settings", "batching"}
 

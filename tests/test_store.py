@@ -66,6 +66,20 @@ def test_a_collection_of_another_model_is_refused(backend: Backend) -> None:
         run(go())
 
 
+@pytest.mark.unit
+def test_the_fingerprint_records_the_precision_and_admits_another() -> None:
+    from qa_app.store.schema import check_fingerprint, fingerprint_of
+
+    int8 = ModelInfo("test-model", 4, 256, "int8")
+    meta = fingerprint_of(int8)
+    assert meta["precision"] == "int8" and (meta["model"], meta["dim"]) == ("test-model", 4)
+    for precision in ("fp32", "bf16", "int8"):  # measured compatible: searched by questions of any path
+        check_fingerprint("c", meta, ModelInfo("test-model", 4, 256, precision))
+    check_fingerprint("c", {k: v for k, v in meta.items() if k != "precision"}, int8)  # made before it was recorded
+    with pytest.raises(ModelMismatch, match="built with test-model \\(4-d\\), not other-model"):
+        check_fingerprint("c", meta, ModelInfo("other-model", 4, 256, "int8"))
+
+
 def test_insert_get_and_count(backend: Backend) -> None:
     async def go() -> tuple[int, list[str], str]:
         store = await filled(backend)

@@ -39,6 +39,19 @@ def _numbers(group: str) -> list[int]:
     return numbers
 
 
+def cited_numbers(text: str) -> list[int]:
+    """The passage numbers the [n] markers of `text` name, in order, each once (code spans skipped)."""
+    numbers: list[int] = []
+    for match in _CITE.finditer(_CODE.sub(" ", text)):
+        numbers.extend(n for n in _numbers(match.group(2)) if n not in numbers)
+    return numbers
+
+
+def strip_markers(text: str) -> str:
+    """`text` without its [n] markers (and the space before each)."""
+    return _CITE.sub("", text)
+
+
 def extract_citations(text: str, passages_used: Sequence[Passage],
                       ) -> tuple[str, list[dict[str, Any]], int]:
     """(clean text, citations in order of first mention, count of numbers that named no passage).

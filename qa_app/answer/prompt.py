@@ -23,6 +23,13 @@ INSTRUCTIONS = (
 )
 
 
+# The system message: instruction-tuned models (Qwen2.5, Llama 3) follow rules there best. The rules are
+# repeated just before the question as well, for chat formats that drop system messages (gemma's) and
+# because small models weigh the end of a prompt most.
+SYSTEM_MESSAGE = ("You answer questions about the user's documents from the numbered passages you are given, "
+                  "briefly and exactly. " + INSTRUCTIONS)
+
+
 # ASCII between headings in a prompt: small models split "›" into odd byte tokens.
 PROMPT_HEADING_SEPARATOR = " > "
 
@@ -66,7 +73,8 @@ def build_prompt(question: str, passages: Sequence[Passage],
                  max_context_tokens: int = DEFAULTS.llm_context_tokens,
                  count_tokens: Callable[[str], int] = rough_token_count,
                  ) -> tuple[list[Message], list[Passage]]:
-    """One user message (gemma's chat format drops system messages) and the passages it shows.
+    """A system message with the rules, then one user message with the passages, the rules again and the
+    question; and the passages it shows.
 
     `passages` come best first; they are numbered [1]..[n] in that order. While the prompt is over
     `max_context_tokens`, the last (lowest-ranked) passage is dropped; a lone passage still too long
@@ -74,19 +82,18 @@ def build_prompt(question: str, passages: Sequence[Passage],
     """
     used = list(passages)
     blocks = [_passage_block(i, p) for i, p in enumerate(used, 1)]
-    while len(used) > 1 and count_tokens(_render(question, blocks)) > max_context_tokens:
+    budget = max_context_tokens - count_tokens(SYSTEM_MESSAGE)
+    while len(used) > 1 and count_tokens(_render(question, blocks)) > budget:
         used.pop()
         blocks.pop()
-    if used and count_tokens(_render(question, blocks)) > max_context_tokens:
+    if used and count_tokens(_render(question, blocks)) > budget:
         text = used[0].text
         low, high = 0, len(text)  # longest prefix that fits, by bisection
         while low < high:
             mid = (low + high + 1) // 2
-            if count_tokens(_render(question, [_passage_block(1, used[0], text[:mid] + " …")])) \
-                    <= max_context_tokens:
+            if count_tokens(_render(question, [_passage_block(1, used[0], text[:mid] + " …")])) <= budget:
                 low = mid
             else:
                 high = mid - 1
         blocks = [_passage_block(1, used[0], text[:low] + " …")]
-    return [{"role": "user", "content": _render(question, blocks)}], used
-
+    return [{"role": "system", "content": SYSTEM_MESSAGE}, {"role": "user", "content": _render(question, blocks)}], used

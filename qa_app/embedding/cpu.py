@@ -1,22 +1,110 @@
-"""Which arithmetic this CPU runs the model in best."""
+"""What this CPU has for the model's matrix products, and which paths are worth trying on it, best first.
+
+The flags come from the operating system (/proc/cpuinfo on Linux), not from private torch probes, and
+ONEDNN_MAX_CPU_ISA is honoured. They order the candidates; the start-up self-test (qa_app.embedding.paths)
+only checks that a candidate runs and agrees with fp32, so the choice is the same in every process.
+"""
 
 from __future__ import annotations
 
-PRECISIONS = ("auto", "bf16", "fp32")
+import functools
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+# Flags that matter to the model's arithmetic, in the order they are shown.
+FLAGS_OF_INTEREST = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_bf16",
+                     "amx_int8", "asimddp", "i8mm", "bf16", "sve")
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    model: str
+    machine: str
+    flags: frozenset[str]
+
+    @property
+    def bf16_matrix_units(self) -> bool:
+        """AMX, or AVX-512 BF16 (dot products of bf16 pairs): bf16 products run in hardware, unless
+        oneDNN is told not to use them (ONEDNN_MAX_CPU_ISA below AVX512_CORE_BF16), when torch emulates them."""
+        return bool({"amx_bf16", "avx512_bf16"} & self.flags) and not _onednn_capped_below_bf16()
+
+    @property
+    def int8_dot_products(self) -> bool:
+        """VNNI (x86) or dot-product instructions (ARM): int8 products accumulate in one instruction."""
+        return bool({"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"} & self.flags)
+
+    @property
+    def cpu_class(self) -> str:
+        """A short name for the kind of CPU: amx, avx512-bf16, avx512-vnni, avx2, neon or baseline."""
+        if "amx_bf16" in self.flags:
+            return "amx"
+        if "avx512_bf16" in self.flags:
+            return "avx512-bf16"
+        if "avx512_vnni" in self.flags:
+            return "avx512-vnni"
+        if "avx2" in self.flags:
+            return "avx2"
+        if self.machine in ("aarch64", "arm64"):
+            return "neon"
+        return "baseline"
+
+    def shown_flags(self) -> list[str]:
+        return [f for f in FLAGS_OF_INTEREST if f in self.flags]
+
+
+# oneDNN's ISA names that lack bf16 products (https://oneapi-src.github.io/oneDNN/dev_guide_cpu_dispatcher_control.html).
+_ISAS_WITHOUT_BF16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI"}
+
+
+def _onednn_capped_below_bf16() -> bool:
+    return os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper() in _ISAS_WITHOUT_BF16
+
+
+@functools.cache
+def cpu_info() -> CpuInfo:
+    """This CPU's model name and feature flags (empty flags where the system does not say)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            if key in ("model name", "cpu model", "hardware") and value.strip():
+                model = value.strip()
+            elif key in ("flags", "features"):
+                flags.update(value.split())
+    except OSError:
+        pass
+    return CpuInfo(model, platform.machine().lower(), frozenset(flags))
 
 
 def native_bf16() -> bool:
-    """True when this CPU multiplies bf16 matrices in hardware (AMX or AVX-512 BF16). There bf16 runs
-    the model about twice as fast as fp32; elsewhere it is emulated and slower."""
-    import torch
+    """True when this CPU multiplies bf16 matrices in hardware (AMX or AVX-512 BF16)."""
+    return cpu_info().bf16_matrix_units
 
-    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # private, so looked up with care
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return precision
+
+
+def candidates(precision: str, cpu: CpuInfo | None = None) -> tuple[str, ...]:
+    """The precisions to try for `precision`, best first; fp32 is the fallback and is not listed.
+
+    auto: bf16 where the CPU multiplies bf16 in hardware, then int8 (ONNX Runtime's kernels use VNNI
+    or dot products where the CPU has them, and AVX2 or NEON elsewhere, still faster than fp32)."""
+    check_precision(precision)
+    if precision == "fp32":
+        return ()
+    if precision != "auto":
+        return (precision,)
+    cpu = cpu or cpu_info()
+    return ("bf16", "int8") if cpu.bf16_matrix_units else ("int8",)
 
 
 def resolve_precision(precision: str) -> str:
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision == "auto":
-        return "bf16" if native_bf16() else "fp32"
-    return precision
+    """The precision tried first for `precision` on this CPU (the self-test may still fall back)."""
+    return (candidates(precision) or ("fp32",))[0]

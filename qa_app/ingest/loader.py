@@ -5,19 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from qa_app.embedding.encoder import DenseEncoder
 from qa_app.errors import LoadError, ReadError
 from qa_app.ingest.chunking import Chunker
+from qa_app.ingest.progress import ProgressBars
 from qa_app.ingest.readers import kind_of, read_documents
-from qa_app.models import DEFAULT_CORPUS, Passage
+from qa_app.models import DEFAULT_CORPUS, Document, LoadProgress, Passage
 from qa_app.settings import Settings
 from qa_app.store import PassageStore
 from qa_app.store.expressions import check_corpus, has_control_characters, like_clause, string_literal
@@ -33,12 +33,16 @@ class LoadReport:
     passages_removed: int = 0
     passages_unchanged: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (path, note): "3 pages without text skipped"
+    pages_read: int = 0  # pages (slides) of the paged files read
+    read_seconds: float = 0.0  # reading those paged files
     seconds: float = 0.0
     encode_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
-        return {**{k: v for k, v in vars(self).items() if k != "skipped"},
-                "skipped": [{"path": p, "reason": r} for p, r in self.skipped]}
+        return {**{k: v for k, v in vars(self).items() if k not in ("skipped", "notes")},
+                "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+                "notes": [{"path": p, "note": n} for p, n in self.notes]}
 
 
 @dataclass
@@ -91,12 +95,20 @@ def make_chunker(encoder: DenseEncoder, settings: Settings) -> Chunker:
     return Chunker(encoder.count_tokens, settings.chunk_tokens, settings.chunk_overlap, encoder.info.window)
 
 
+ProgressHook = Callable[[LoadProgress], None]
+
+
 class Loader:
-    """One load run over some paths."""
+    """One load run over some paths.
+
+    `on_progress` hears of every step (models.LoadProgress: pages read, files done, passages
+    embedded), always on the event loop's thread, even for pages a reader reports from its worker
+    thread; `show_progress` draws the same events as progress bars on stderr.
+    """
 
     def __init__(self, store: PassageStore, encoder: DenseEncoder, chunker: Chunker, *,
                  encode_batch: int, insert_batch: int, show_progress: bool = False,
-                 corpus: str = DEFAULT_CORPUS) -> None:
+                 corpus: str = DEFAULT_CORPUS, on_progress: ProgressHook | None = None) -> None:
         self.store = store
         self.corpus = check_corpus(corpus)
         self.encoder = encoder
@@ -104,14 +116,24 @@ class Loader:
         self.encode_batch = encode_batch
         self.insert_batch = insert_batch
         self.show_progress = show_progress
+        self.on_progress = on_progress
+        self._bars = ProgressBars(show_progress)
+
+    def _emit(self, event: LoadProgress) -> None:
+        self._bars(event)
+        if self.on_progress is not None:
+            self.on_progress(event)
 
     async def load(self, paths: Iterable[Path]) -> LoadReport:
         started = time.perf_counter()
         report = LoadReport()
-        files, roots = discover(paths, report)
-        existing = await self._existing(files, roots)
-        plan = await self._plan(files, existing, report)
-        await self._write(plan, report)
+        try:
+            files, roots = discover(paths, report)
+            existing = await self._existing(files, roots)
+            plan = await self._plan(files, existing, report)
+            await self._write(plan, report)
+        finally:
+            self._bars.close()
         report.seconds = time.perf_counter() - started
         return report
 
@@ -137,13 +159,26 @@ class Loader:
     async def _plan(self, files: list[Path], existing: dict[str, set[str]], report: LoadReport) -> _Plan:
         plan = _Plan()
         seen: set[str] = set()
-        for path in tqdm(files, desc="reading", unit="file", disable=not self.show_progress, leave=False):
+        loop = asyncio.get_running_loop()
+        for number, path in enumerate(files, 1):
             source = str(path)
             seen.add(source)
+            began = time.perf_counter()
+            step = LoadProgress("reading", source=source, file=number, files=len(files))
+            self._emit(replace(step, done=0, total=1, unit="file"))
+
+            def pages_read(done: int, total: int, step: LoadProgress = step, began: float = began) -> None:
+                # Called on the reader's thread; the events reach the hook on the loop's, in order,
+                # and before the read's own result (queued the same way, after them).
+                event = replace(step, done=done, total=total, unit="page", seconds=time.perf_counter() - began)
+                loop.call_soon_threadsafe(self._emit, event)
+
             try:
-                passages = await asyncio.to_thread(self.passages_of, path)
+                documents, passages = await asyncio.to_thread(self._read, path, pages_read)
             except ReadError as exc:
                 report.skipped.append((source, str(exc)))
+                self._emit(replace(step, stage="read", status="skipped", reason=str(exc),
+                                   seconds=time.perf_counter() - began))
                 continue  # its stored passages stay: nothing is lost because a file went bad
             stored = existing.get(source, set())
             wanted = {p.id for p in passages}
@@ -154,10 +189,24 @@ class Loader:
             report.passages_unchanged += len(wanted) - len(new)
             if not stored:
                 report.files_added += 1
+                status = "added"
             elif new or stale:
                 report.files_updated += 1
+                status = "updated"
             else:
                 report.files_unchanged += 1
+                status = "unchanged"
+            pages = sum(d.page_count for d in documents)
+            notes = tuple(note for d in documents for note in d.notes)
+            report.notes.extend((source, note) for note in notes)
+            if pages:
+                report.pages_read += pages
+                report.read_seconds += time.perf_counter() - began
+            # done/total count the pages read (or the file), so the event's rate is pages/s
+            self._emit(replace(step, stage="read", status=status, passages=len(passages), new=len(new), pages=pages,
+                               notes=notes, done=pages or 1, total=pages or 1,
+                               unit=documents[0].page_unit if pages else "file",
+                               seconds=time.perf_counter() - began))
         for source in sorted(set(existing) - seen):
             plan.to_remove.extend(sorted(existing[source]))
             report.files_removed += 1
@@ -165,10 +214,14 @@ class Loader:
 
     def passages_of(self, path: Path) -> list[Passage]:
         """The passages of one file, as this loader would write them."""
+        return self._read(path)[1]
+
+    def _read(self, path: Path, progress: Callable[[int, int], None] | None = None) -> tuple[list[Document], list[Passage]]:
+        documents = read_documents(path, str(path), progress=progress)
         passages = []
-        for document in read_documents(path, str(path)):
+        for document in documents:
             passages.extend(self.chunker.split(document, self.corpus))
-        return passages
+        return documents, passages
 
     async def _write(self, plan: _Plan, report: LoadReport) -> None:
         """Embed and insert new passages (embedding overlaps the inserts), then delete stale ones.
@@ -179,17 +232,30 @@ class Loader:
         # Similar lengths in one batch waste less padding.
         todo = sorted(plan.to_add, key=lambda p: len(p.embed_text))
         queue: asyncio.Queue[tuple[list[Passage], np.ndarray] | None] = asyncio.Queue(maxsize=2)
-        bar = tqdm(total=len(todo), desc="embedding", unit="passage", disable=not self.show_progress,
-                   smoothing=0.05)
+        began = time.perf_counter()
+        done = 0
+        if todo:
+            self._emit(LoadProgress("embedding", done=0, total=len(todo), unit="passage"))
+
+        # The model is called a few encode batches at a time, so progress (and its ETA) moves every few
+        # seconds; a multiple of encode_batch keeps the model's own batches the same.
+        step = self.encode_batch * 2
 
         async def produce() -> None:
+            nonlocal done
             try:
                 for batch in _batches(todo, self.insert_batch):
-                    t0 = time.perf_counter()
-                    vectors = await asyncio.to_thread(self.encoder.encode, [p.embed_text for p in batch],
-                                                      self.encode_batch)
-                    report.encode_seconds += time.perf_counter() - t0
-                    await queue.put((batch, vectors))
+                    parts = []
+                    for part in _batches(batch, step):
+                        t0 = time.perf_counter()
+                        parts.append(await asyncio.to_thread(self.encoder.encode, [p.embed_text for p in part],
+                                                             self.encode_batch))
+                        report.encode_seconds += time.perf_counter() - t0
+                        done += len(part)
+                        if done < len(todo):  # the last count is sent once all is stored
+                            self._emit(LoadProgress("embedding", done=done, total=len(todo), unit="passage",
+                                                    seconds=time.perf_counter() - began))
+                    await queue.put((batch, np.concatenate(parts)))
             finally:
                 await queue.put(None)
 
@@ -197,7 +263,6 @@ class Loader:
             while (item := await queue.get()) is not None:
                 batch, vectors = item
                 report.passages_added += await self.store.insert(batch, vectors)
-                bar.update(len(batch))
 
         producer = asyncio.create_task(produce())
         try:
@@ -205,13 +270,16 @@ class Loader:
             await producer  # re-raises an embedding failure
         finally:
             producer.cancel()
-            bar.close()
+        if todo:
+            self._emit(LoadProgress("embedding", done=len(todo), total=len(todo), unit="passage",
+                                    seconds=time.perf_counter() - began))
         for start in range(0, len(plan.to_remove), 1000):
             report.passages_removed += await self.store.delete(plan.to_remove[start:start + 1000])
 
 
 def open_loader(settings: Settings, store: PassageStore, encoder: DenseEncoder, *, corpus: str = DEFAULT_CORPUS,
-                show_progress: bool = False) -> Loader:
+                show_progress: bool = False, on_progress: ProgressHook | None = None) -> Loader:
     """A loader into `store` with the chunking and batch sizes of `settings`."""
     return Loader(store, encoder, make_chunker(encoder, settings), encode_batch=settings.encode_batch,
-                  insert_batch=settings.insert_batch, show_progress=show_progress, corpus=corpus)
+                  insert_batch=settings.insert_batch, show_progress=show_progress, corpus=corpus,
+                  on_progress=on_progress)

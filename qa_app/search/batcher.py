@@ -8,7 +8,7 @@ from typing import Any
 from qa_app.batching import Batcher
 from qa_app.store import HitList, PassageStore
 
-Kind = tuple[str, int, str, tuple[str, ...]]  # field, limit, filter expression, partitions
+Kind = tuple[str, int, str, tuple[str, ...], bool]  # field, limit, filter expression, partitions, ids only
 
 
 class SearchBatcher:
@@ -33,9 +33,9 @@ class SearchBatcher:
         return self._batches.items
 
     async def search(self, field: str, query: Any, limit: int, expr: str = "",
-                     partitions: Sequence[str] = ()) -> HitList:
-        return await self._batches.submit((field, limit, expr, tuple(partitions)), query)
+                     partitions: Sequence[str] = (), *, ids_only: bool = False) -> HitList:
+        return await self._batches.submit((field, limit, expr, tuple(partitions), ids_only), query)
 
     async def _search_many(self, kind: Kind, queries: list[Any]) -> list[HitList]:
-        field, limit, expr, partitions = kind
-        return await self.store.search_many(field, queries, limit, expr, partitions)
+        field, limit, expr, partitions, ids_only = kind
+        return await self.store.search_many(field, queries, limit, expr, partitions, ids_only=ids_only)

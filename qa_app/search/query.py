@@ -9,11 +9,12 @@ from typing import Any
 
 from qa_app.errors import BadRequest, FilterError
 from qa_app.models import FILTER_FIELDS, Passage, TextFilter
+from qa_app.search.followup import Turn, parse_history
 from qa_app.settings import Settings
 from qa_app.store.expressions import check_corpus, check_value
 
 MODES = ("hybrid", "dense", "sparse")
-QUERY_FIELDS = ("question", "q", "top_k", "mode", "filter", "answer")
+QUERY_FIELDS = ("question", "q", "top_k", "mode", "filter", "answer", "history")
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,13 @@ class Query:
     top_k: int = 5
     mode: str = "hybrid"
     filter: TextFilter = field(default_factory=TextFilter)
+    history: tuple[Turn, ...] = ()  # earlier turns of the conversation, oldest first
+    standalone: str = ""  # a follow-up made a standalone question from the history: what is searched
+
+    @property
+    def searched(self) -> str:
+        """The text the retrievers search for."""
+        return self.standalone or self.question
 
 
 @dataclass(frozen=True)
@@ -31,8 +39,10 @@ class SearchResult:
     timings_ms: dict[str, float]
 
     def as_dict(self) -> dict[str, object]:
+        rewritten = self.query.searched if self.query.searched != self.query.question else None
         return {
             "question": self.query.question,
+            "searched_question": rewritten,
             "mode": self.query.mode,
             "top_k": self.query.top_k,
             "filter": self.query.filter.as_dict(),
@@ -54,7 +64,8 @@ def parse_query(data: Mapping[str, Any], settings: Settings) -> Query:
     """A Query from JSON or form values; BadRequest names the first field that is wrong."""
     unknown = sorted(set(data) - set(QUERY_FIELDS))
     if unknown:
-        raise BadRequest(f"unknown field {unknown[0]!r}; expected question, top_k, mode, filter", field=unknown[0])
+        raise BadRequest(f"unknown field {unknown[0]!r}; expected question, top_k, mode, filter, answer, history",
+                         field=unknown[0])
     question = data.get("question", data.get("q"))
     if not isinstance(question, str):
         raise BadRequest("'question' is required and must be a string", field="question")
@@ -65,7 +76,7 @@ def parse_query(data: Mapping[str, Any], settings: Settings) -> Query:
         raise BadRequest(f"'question' is longer than {settings.max_question_chars} characters", field="question")
     top_k = data.get("top_k", settings.top_k)
     if isinstance(top_k, str) and re.fullmatch(r"[0-9]{1,6}", top_k.strip()):
-        top_k = int(top_k)
+        top_k = int(top_k.strip())  # str.strip drops more kinds of space than int() accepts (\x1f)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= settings.max_top_k:
         raise BadRequest(f"'top_k' must be a whole number from 1 to {settings.max_top_k}", field="top_k")
     mode = data.get("mode") or "hybrid"
@@ -73,7 +84,8 @@ def parse_query(data: Mapping[str, Any], settings: Settings) -> Query:
         mode = "sparse"
     if mode not in MODES:
         raise BadRequest(f"'mode' must be one of {', '.join(MODES)}", field="mode")
-    return Query(question, top_k, mode, parse_filter(data.get("filter") or {}, settings))
+    return Query(question, top_k, mode, parse_filter(data.get("filter") or {}, settings),
+                 parse_history(data.get("history")))
 
 
 def parse_filter(raw: Any, settings: Settings) -> TextFilter:

@@ -16,6 +16,12 @@ from qa_app.settings import Settings
 from qa_app.store import HitList, PassageStore
 from qa_app.store.expressions import build_expression, matches, needs_recheck
 
+# Passages past the top_k a hybrid search returns: Milvus cuts a run of equal fused scores at an
+# arbitrary member (servers differ between processes), so a few more are fetched, put in a fixed
+# order (fusion.explain_rrf) and cut here: the same question then gets the same passages everywhere.
+TIE_MARGIN = 5
+EMBED_CHUNK = 16  # texts a model call when embedding many (sentences): shorter calls pad less
+
 
 class Retriever:
     def __init__(self, store: PassageStore, batcher: QueryBatcher, *, candidates: int, rrf_k: int,
@@ -31,6 +37,17 @@ class Retriever:
     async def embed(self, question: str) -> np.ndarray:
         """The question's vector (questions that arrive together share a model call)."""
         return await self.batcher.encode(question)
+
+    async def embed_many(self, texts: list[str], chunk: int = EMBED_CHUNK) -> np.ndarray:
+        """Unit vectors of many short texts (sentences of the passages shown), in their order: sorted by
+        length into calls of `chunk` texts, so little padding is computed, on a worker thread."""
+        encoder = self.batcher.encoder
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors = np.zeros((len(texts), encoder.info.dim), dtype=np.float32)
+        for start in range(0, len(order), chunk):
+            part = order[start:start + chunk]
+            vectors[part] = await asyncio.to_thread(encoder.encode_questions, [texts[i] for i in part])
+        return vectors
 
     def stats(self) -> dict[str, dict[str, int]]:
         """How much batching saved: model calls and Milvus requests against what they carried."""
@@ -48,12 +65,14 @@ class Retriever:
         limit = max(query.top_k, self.candidates) if recheck else query.top_k
         depth = max(self.candidates, limit)
         corpora = query.filter.corpora
-        # BM25 needs no embedding: its search runs while the question is embedded.
+        # BM25 needs no embedding: its search runs while the question is embedded. Under RRF it only
+        # explains the fused ranking, so it fetches ids and scores, no passages.
+        explains = query.mode == "hybrid" and self.fusion == "rrf"
         keyword = asyncio.ensure_future(self.searches.search(
-            "sparse", query.question, depth if query.mode == "hybrid" else limit, expr, corpora)) \
+            "sparse", query.searched, depth if query.mode == "hybrid" else limit, expr, corpora, ids_only=explains)) \
             if query.mode != "dense" else None
         try:
-            vector = await self.batcher.encode(query.question) if query.mode != "sparse" else None
+            vector = await self.batcher.encode(query.searched) if query.mode != "sparse" else None
             embedded = time.perf_counter()
             if query.mode == "dense":
                 assert vector is not None
@@ -63,14 +82,14 @@ class Retriever:
                 passages = fusion.single(await keyword, dense=False)
             else:
                 assert vector is not None and keyword is not None
-                if self.fusion == "rrf":
-                    fused, dense, sparse = await asyncio.gather(
-                        self.store.search_hybrid(vector, query.question, limit, candidates=depth, rrf_k=self.rrf_k,
-                                                 expr=expr, partitions=corpora),
-                        self.searches.search("dense", vector, depth, expr, corpora),
+                if explains:
+                    fused, sparse = await asyncio.gather(
+                        self.store.search_hybrid(vector, query.searched, min(depth, limit + TIE_MARGIN),
+                                                 candidates=depth, rrf_k=self.rrf_k,
+                                                 expr=expr, partitions=corpora, with_vectors=True),
                         keyword,
                     )
-                    passages = fusion.explain_rrf(fused, dense, sparse, self.rrf_k)
+                    passages = fusion.explain_rrf(fused, sparse, vector, self.rrf_k)
                 else:
                     dense, sparse = await asyncio.gather(self.searches.search("dense", vector, depth, expr, corpora),
                                                          keyword)

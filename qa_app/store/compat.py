@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -101,6 +102,44 @@ def reason(exc: BaseException) -> str:
     """One line that says what went wrong."""
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     return str(message).splitlines()[0][:300]
+
+
+EMBEDDED_START_SECONDS = 180.0  # bounded but generous: on 2 busy cores the Lite server has taken over 10 s
+
+
+def start_embedded_server(uri: str, budget: float = EMBEDDED_START_SECONDS) -> None:
+    """Start the Milvus Lite process for the file `uri` (if it is not running) and wait until its socket
+    accepts connections. pymilvus waits only its call timeout for that, which a busy machine exceeds
+    ("Fail connecting to server on unix:..."); this wait says what it waits for, and gives up after `budget`."""
+    import socket
+    import time
+
+    from milvus_lite.server_manager import server_manager_instance
+
+    target = server_manager_instance.start_and_get_uri(uri)
+    if target is None:
+        raise OSError(f"Milvus Lite could not start on {uri} (is another process using the file?)")
+    server = server_manager_instance._servers.get(str(Path(uri).absolute().resolve()))  # its process, to see it die
+    started = time.monotonic()
+    told = started
+    while True:
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(target.removeprefix("unix:"))
+                return
+            except OSError:
+                pass
+        waited = time.monotonic() - started
+        process = getattr(server, "_p", None)
+        if process is not None and process.poll() is not None:
+            raise OSError(f"Milvus Lite for {uri} exited with {process.returncode} before accepting connections")
+        if waited > budget:
+            raise OSError(f"Milvus Lite for {uri} did not accept connections on {target} within {budget:.0f} s")
+        if time.monotonic() - told > 5:
+            told = time.monotonic()
+            logging.getLogger(__name__).warning("waiting for the embedded Milvus Lite server to accept connections "
+                                                "on %s (%.0f s of at most %.0f s)", target, waited, budget)
+        time.sleep(0.05)
 
 
 def release_embedded_server(uri: str) -> None:

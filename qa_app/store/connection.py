@@ -13,7 +13,14 @@ from pymilvus import AsyncMilvusClient
 
 from qa_app.errors import StoreUnavailable
 from qa_app.settings import is_embedded_uri
-from qa_app.store.compat import GRPC_OPTIONS, MILVUS_ERRORS, connection_lost, reason, release_embedded_server
+from qa_app.store.compat import (
+    GRPC_OPTIONS,
+    MILVUS_ERRORS,
+    connection_lost,
+    reason,
+    release_embedded_server,
+    start_embedded_server,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,6 +59,10 @@ class Connection:
                 await asyncio.to_thread(release_embedded_server, self.uri)
         if self.is_embedded:
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
+            try:  # off the event loop: on a busy machine the Lite process takes seconds to listen
+                await asyncio.to_thread(start_embedded_server, self.uri)
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot open Milvus at {self.uri}: {exc}") from None
         try:
             self._client = AsyncMilvusClient(uri=self.uri, token=self.token, timeout=self.timeout,
                                              grpc_options=GRPC_OPTIONS)

@@ -216,19 +216,22 @@ class MilvusStore:
         return (await self.search_many("sparse", [text], limit, expr, partitions))[0]
 
     async def search_many(self, field: str, queries: Sequence[Any], limit: int, expr: str = "",
-                          partitions: Sequence[str] = ()) -> list[HitList]:
+                          partitions: Sequence[str] = (), *, ids_only: bool = False) -> list[HitList]:
         """One Milvus request for several queries of `field` ("dense": vectors, "sparse": texts), all
-        with the same limit and filter: a ranking per query, in order."""
+        with the same limit and filter: a ranking per query, in order. `ids_only` fetches no passage
+        fields (for a ranking that only explains another)."""
         data = [q.tolist() if isinstance(q, np.ndarray) else q for q in queries]
         names = await self.partitions.to_search(partitions)
         result = await self._searching(lambda c: c.search(
             self.collection, data=data, anns_field=field, limit=limit, filter=expr, partition_names=names,
-            output_fields=schema.OUTPUT_FIELDS, timeout=self.timeout))
+            output_fields=[] if ids_only else schema.OUTPUT_FIELDS, timeout=self.timeout))
         return [HitList.of_result(rows) for rows in result] if result else [HitList.of([]) for _ in data]
 
     async def search_hybrid(self, vector: np.ndarray, text: str, limit: int, *, candidates: int,
-                            rrf_k: int, expr: str = "", partitions: Sequence[str] = ()) -> HitList:
-        """Dense and BM25 requests, each with the same filter (Lite ignores a top-level one), fused by RRF."""
+                            rrf_k: int, expr: str = "", partitions: Sequence[str] = (),
+                            with_vectors: bool = False) -> HitList:
+        """Dense and BM25 requests, each with the same filter (Lite ignores a top-level one), fused by
+        RRF. `with_vectors` also returns each passage's dense vector (HitList.vectors)."""
         requests = [
             AnnSearchRequest(data=[vector.tolist()], anns_field="dense", param={"metric_type": "IP"},
                              limit=candidates, expr=expr or None),
@@ -237,9 +240,10 @@ class MilvusStore:
         ]
         names = await self.partitions.to_search(partitions)
         result = await self._searching(lambda c: c.hybrid_search(
-            self.collection, requests, RRFRanker(rrf_k), limit=limit, output_fields=schema.OUTPUT_FIELDS,
+            self.collection, requests, RRFRanker(rrf_k), limit=limit,
+            output_fields=[*schema.OUTPUT_FIELDS, "dense"] if with_vectors else schema.OUTPUT_FIELDS,
             partition_names=names, timeout=self.timeout))
-        return HitList.of_result(result[0] if result else [])
+        return HitList.of_result(result[0] if result else [], with_vectors=with_vectors)
 
     async def _searching(self, operation: Callable[[AsyncMilvusClient], Awaitable[Any]]) -> Any:
         """A search; None for an empty collection, where Lite's BM25 fails instead of finding nothing."""

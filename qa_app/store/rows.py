@@ -42,9 +42,11 @@ class HitList(Sequence[Passage]):
     search returns dozens of candidates, of which fusion keeps a few: building them all cost more
     event-loop time than the rest of the request's own code."""
 
-    def __init__(self, ids: list[str], scores: list[float], build: Callable[[int], Passage]) -> None:
+    def __init__(self, ids: list[str], scores: list[float], build: Callable[[int], Passage],
+                 vectors: np.ndarray | None = None) -> None:
         self.ids = ids
         self.scores = scores
+        self.vectors = vectors  # each hit's dense vector, when the search returned them
         self._build = build
         self._built: dict[int, Passage] = {}
 
@@ -53,11 +55,14 @@ class HitList(Sequence[Passage]):
         return cls([h.id for h in hits], [h.score for h in hits], hits.__getitem__)
 
     @classmethod
-    def of_result(cls, rows: Any) -> HitList:
+    def of_result(cls, rows: Any, *, with_vectors: bool = False) -> HitList:
         """pymilvus's hits of one query, read through their id and distance columns."""
         if not rows:
             return cls.of([])
-        return cls([str(i) for i in rows.ids], [float(d) for d in rows.distances], lambda i: row_passage(rows[i]))
+        vectors = np.asarray([rows[i]["entity"]["dense"] for i in range(len(rows))], dtype=np.float32) \
+            if with_vectors else None
+        return cls([str(i) for i in rows.ids], [float(d) for d in rows.distances], lambda i: row_passage(rows[i]),
+                   vectors)
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -34,7 +34,11 @@ OUTPUT_FIELDS = ["text", "source", "doc_id", "title", "headings", "chunk", "corp
 
 
 def fingerprint_of(model: ModelInfo) -> dict[str, Any]:
-    return {"app": "qa_app", "schema": SCHEMA_VERSION, "model": model.name, "dim": model.dim}
+    # The precision that embedded the first passages is recorded for the record, not enforced: vectors of
+    # fp32, bf16 and int8 may be mixed in one collection and searched by questions of any of them, which
+    # kept dense nDCG@10 within 0.005 of fp32 on both dev sets (docs/performance.md, "Paths side by side").
+    return {"app": "qa_app", "schema": SCHEMA_VERSION, "model": model.name, "dim": model.dim,
+            "precision": model.precision}
 
 
 def read_fingerprint(described: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +64,9 @@ def check_fingerprint(collection: str, meta: dict[str, Any], model: ModelInfo | 
         raise ModelMismatch(
             f"collection {collection!r} was built with {built}, not {model.name} ({model.dim}-d): "
             f"use that model (QA_MODEL), another collection (--collection), or rebuild it (qa-app load --reset)")
+    if model is not None and meta.get("precision", model.precision) != model.precision:
+        log.info("collection %r was built in %s, this process embeds in %s: compatible (same model and vectors "
+                 "within the quality gate)", collection, meta["precision"], model.precision)
 
 
 async def create_collection(connection: Connection, collection: str, model: ModelInfo) -> None:

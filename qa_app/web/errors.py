@@ -15,7 +15,16 @@ SERVER_ERROR = "internal error: the server failed to answer; see its log"
 
 
 def wants_json(request: Request) -> bool:
-    return request.url.path.startswith(("/ask", "/healthz")) or request.url.path.endswith(".json")
+    """JSON for the API's paths, for API clients (a Bearer token), for a request that sent JSON, and for
+    whoever asks for JSON only."""
+    path = request.url.path
+    if path.startswith(("/ask", "/healthz")) or path.endswith(".json"):
+        return True
+    accept = request.headers.get("accept", "")
+    if path.startswith("/documents") and "text/html" not in accept:  # uploads: JSON but for the page's form
+        return True
+    sent_json = request.headers.get("content-type", "").startswith("application/json")
+    return "authorization" in request.headers or sent_json or ("application/json" in accept and "text/html" not in accept)
 
 
 def error_body(status: int, message: str, field: str | None = None) -> dict[str, Any]:

@@ -27,12 +27,17 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 
 def query_from_params(request: Request) -> dict[str, Any]:
+    """The question's fields from a query string: q, top_k, mode, the filters, and `h` (repeated: the
+    conversation's earlier questions, oldest first, as the page's links and form carry them)."""
     params = request.query_params
     data: dict[str, Any] = {"question": params.get("q", "")}
     for key in ("top_k", "mode"):
         if params.get(key):
             data[key] = params[key]
     data["filter"] = {k: params[k] for k in FILTER_PARAMS if params.get(k)}
+    earlier = [q for q in params.getlist("h") if q.strip()]
+    if earlier:
+        data["history"] = [{"question": q} for q in earlier]
     return data
 
 

@@ -18,9 +18,16 @@ from qa_app.service import QAService
 from qa_app.settings import Settings
 from qa_app.web.errors import error_body
 from qa_app.web.highlight import query_terms
+from qa_app.web.openapi import openapi_document
 from qa_app.web.render import templates
 from qa_app.web.requests import query_from_params, request_data
-from qa_app.web.security import require_token
+
+# A PDF is shown by the browser's own viewer, in a sandbox: a unique origin, so nothing in the file (PDF
+# JavaScript, forms, links) can reach this site's cookies or pages, and no frame of another site can show
+# it. The page CSP (`object-src 'none'`) would stop Chromium's viewer, which runs as a plugin; `sandbox`
+# with `default-src 'none'` does not (tried in Chromium 156: the file opens at its `#page=N`).
+PDF_POLICY = "sandbox; default-src 'none'; frame-ancestors 'none'"
+
 
 
 def service_of(request: Request) -> QAService:
@@ -31,14 +38,13 @@ def service_of(request: Request) -> QAService:
 async def ask(request: Request) -> Response:
     """Passages as JSON; with `"answer": true`, also an answer (generated, or extracted without an LLM)."""
     service = service_of(request)
-    require_token(request, service.settings)
     data = await request_data(request)
     query = parse_query(data, service.settings)
     want_answer = parse_answer_flag(data)
     result = await service.ask(query)
     body: dict[str, Any] = {"ok": True, **result.as_dict()}
     if want_answer:
-        body["answer"] = (await service.answer(query.question, result.passages)).as_dict()
+        body["answer"] = (await service.answer(result.query.searched, result.passages, result.query)).as_dict()
     return JSONResponse(body)
 
 
@@ -53,8 +59,6 @@ async def ask_stream(request: Request) -> Response:
     A client that goes away cancels this response, which closes the request to the LLM.
     """
     service = service_of(request)
-    if request.headers.get("sec-fetch-site") != "same-origin":  # the page's own stream stays open
-        require_token(request, service.settings)
     query = parse_query(await request_data(request), service.settings)
 
     async def events() -> AsyncIterator[bytes]:
@@ -64,7 +68,7 @@ async def ask_stream(request: Request) -> Response:
             yield sse_event("error", error_body(exc.status, exc.message, exc.field))
             return
         yield sse_event("passages", result.as_dict())
-        async for event in service.stream_answer(query.question, result.passages):
+        async for event in service.stream_answer(result.query.searched, result.passages, result.query):
             yield sse_event(event.kind, event.value)
 
     return StreamingResponse(events(), media_type="text/event-stream",
@@ -89,11 +93,12 @@ async def home(request: Request) -> Response:
         except BadRequest as exc:
             context["error"] = exc
             return templates.TemplateResponse(request, "index.html", context, status_code=400)
-        context.update(result=result, terms=query_terms(query.question))
+        context.update(result=result, terms=query_terms(result.query.searched))
+        searched = result.query
         if request.query_params.get("answer") == "1" and service.generates:
-            answer = await service.answer(query.question, result.passages)  # the page without JS
+            answer = await service.answer(searched.searched, result.passages, searched)  # the page without JS
         else:
-            answer = service.extract(query.question, result.passages)
+            answer = await service.extract(searched.searched, result.passages, searched)
         context["answer"] = answer
         context["answer_spans"] = answer_spans(answer)
         if service.generates and answer.kind == "extracted":
@@ -119,6 +124,9 @@ async def source_view(request: Request) -> Response:
         path = Path(source)
         if not path.is_file():
             raise NotFound(f"{source} was loaded but is no longer on disk")
+        if path.suffix.lower() == ".pdf":  # the browser's PDF viewer, opened at `#page=N` by the page view
+            return FileResponse(path, media_type="application/pdf", filename=path.name, content_disposition_type="inline",
+                                headers={"Content-Security-Policy": PDF_POLICY})
         # Plain text, never HTML: a loaded page must not run in this origin.
         return FileResponse(path, media_type="text/plain; charset=utf-8",
                             headers={"Content-Security-Policy": "sandbox"})
@@ -129,16 +137,12 @@ async def source_view(request: Request) -> Response:
 
 
 async def corpus_view(request: Request) -> Response:
+    """`/corpus.json`; the page `/corpus` (with uploads) is qa_app.web.documents.corpus_page."""
     service = service_of(request)
     corpus = await service.corpus()
-    if request.url.path.endswith(".json"):
-        require_token(request, service.settings)
-        return JSONResponse({"ok": True, "collection": service.settings.collection, "exists": corpus.exists,
-                             "passages": corpus.passages, "corpora": corpus.corpora, "model": service.model.name,
-                             "dim": service.model.dim, "sources": corpus.sources})
-    context = {"corpus": corpus, "settings": service.settings, "model": service.model,
-               "load_command": load_command(service.settings)}
-    return templates.TemplateResponse(request, "corpus.html", context)
+    return JSONResponse({"ok": True, "collection": service.settings.collection, "exists": corpus.exists,
+                         "passages": corpus.passages, "corpora": corpus.corpora, "model": service.model.name,
+                         "dim": service.model.dim, "sources": corpus.sources})
 
 
 def load_command(settings: Settings) -> str:
@@ -148,6 +152,12 @@ def load_command(settings: Settings) -> str:
     if settings.collection != Settings().collection:
         command += f" --collection {settings.collection}"
     return command
+
+
+async def openapi(request: Request) -> Response:
+    """The description of the JSON API this app serves (public: it holds no data)."""
+    names = {getattr(route, "name", "") for route in request.app.routes}
+    return JSONResponse(openapi_document(request.app.state.settings, names, request.app.state.guard.accounts.enabled))
 
 
 async def healthz(request: Request) -> Response:
