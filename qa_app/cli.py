@@ -24,6 +24,7 @@ from qa_app.evaluation import (
     evaluate,
     evaluate_answers,
     judged_queries,
+    qrels_by_file,
     read_answers,
     read_qrels,
     read_queries,
@@ -213,6 +214,7 @@ def format_passage(p: Passage) -> str:
 @click.option("--depth", type=click.IntRange(1, 16384), default=DEFAULT_DEPTH, show_default=True,
               help="Passages fetched per question (documents are ranked by their best passage)")
 @click.option("--binary", is_flag=True, help="Count every relevant document as grade 1 (default: graded gains)")
+@click.option("--by-file", is_flag=True, help="Judge a PDF passage by its file only: qrels ids FILE#PAGE count as FILE")
 @click.option("--answers", "answers_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Gold answers (answers.jsonl: {\"_id\", \"answer\", \"keywords\"}): measure answers, not retrieval")
 @click.option("--off-topic", "off_topic_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -224,7 +226,7 @@ def format_passage(p: Passage) -> str:
 @click.option("--quiet", is_flag=True, help="No progress bar")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON")
 @settings_options
-def eval_command(queries_path: Path, qrels_path: Path, mode: str, concurrency: int, depth: int, binary: bool,
+def eval_command(queries_path: Path, qrels_path: Path, mode: str, concurrency: int, depth: int, binary: bool, by_file: bool,
                  answers_path: Path | None, off_topic_path: Path | None, top_k: int | None, no_generate: bool,
                  per_question: bool, quiet: bool, as_json: bool, **flags: Any) -> None:
     """Measure retrieval on judged questions: nDCG@10, Recall@10/100, MRR@10, hit@5; or, with
@@ -244,6 +246,8 @@ def eval_command(queries_path: Path, qrels_path: Path, mode: str, concurrency: i
     settings = make_settings(**flags)
     try:
         queries, qrels = read_queries(queries_path), read_qrels(qrels_path)
+        if by_file:
+            qrels = qrels_by_file(qrels)
         answers = read_answers(answers_path) if answers_path else None
         off_topic = read_queries(off_topic_path) if off_topic_path else None
     except QAError as exc:

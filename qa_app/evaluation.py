@@ -11,6 +11,7 @@ import asyncio
 import csv
 import json
 import math
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -116,6 +117,19 @@ def _judged_suffix(path: str, judged_suffixes: Mapping[str, str]) -> str | None:
         if found is not None:
             return found
     return None
+
+
+def qrels_by_file(qrels: Qrels) -> Qrels:
+    """Judgements of pages (`FILE#PAGE`) as judgements of their files, each file at its best grade: to
+    score whether the right file was found, whatever the page."""
+    by_file: Qrels = {}
+    for qid, judged in qrels.items():
+        files: dict[str, int] = {}
+        for doc, grade in judged.items():
+            name = doc.rsplit("#", 1)[0] if re.search(r"#\d+$", doc) else doc
+            files[name] = max(grade, files.get(name, grade))
+        by_file[qid] = files
+    return by_file
 
 
 def rank_documents(passages: Sequence[Passage], judged_suffixes: Mapping[str, str]) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from qa_app.evaluation import (
     mean_metrics,
     mrr_at_k,
     ndcg_at_k,
+    qrels_by_file,
     query_metrics,
     rank_documents,
     read_qrels,
@@ -134,6 +136,17 @@ def test_documents_by_source_path_suffix() -> None:
 def test_doc_id_wins_over_source() -> None:
     suffixes = _suffix_index(["corpus.jsonl"])
     assert rank_documents([_passage(1, "d1", source="/data/corpus.jsonl")], suffixes) == ["d1"]
+
+
+def test_a_pdf_passage_counts_for_its_judged_page_or_by_file_for_its_file() -> None:
+    qrels = {"q1": {"R-intro.pdf#12": 2, "R-intro.pdf#99": 1, "manual.pdf#3": 1, "index.html": 1}}
+    by_page = _suffix_index(qrels["q1"])
+    on_12 = replace(_passage(2, source="/usr/share/R/doc/manual/R-intro.pdf"), page=11, page_end=12)
+    on_40 = replace(_passage(1, source="/usr/share/R/doc/manual/R-intro.pdf"), page=40, page_end=40)
+    assert rank_documents([on_40, on_12], by_page) == ["/usr/share/R/doc/manual/R-intro.pdf", "R-intro.pdf#12"]
+    files = qrels_by_file(qrels)
+    assert files == {"q1": {"R-intro.pdf": 2, "manual.pdf": 1, "index.html": 1}}  # a file at its best page's grade
+    assert rank_documents([on_40, on_12], _suffix_index(files["q1"])) == ["R-intro.pdf"]
 
 
 def test_read_queries_and_qrels(tmp_path: Path) -> None:
