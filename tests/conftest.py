@@ -112,3 +112,20 @@ def client(loaded: Settings, encoder: DenseEncoder) -> Iterator[TestClient]:
     app = create_app(loaded, make_pipeline(loaded, encoder))
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def app_with(loaded: Settings, encoder: DenseEncoder) -> Iterator[Any]:
+    """Start the app over the loaded collection with some settings changed."""
+    clients: list[TestClient] = []
+
+    def start(**changes: Any) -> TestClient:
+        settings = loaded.replace(**changes)
+        client = TestClient(create_app(settings, make_pipeline(settings, encoder)))
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        client.__exit__(None, None, None)

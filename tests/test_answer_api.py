@@ -6,18 +6,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from qa_app.embedding.encoder import DenseEncoder
 from qa_app.settings import Settings
-from qa_app.web import create_app
 from tests.app_server import serving
-from tests.conftest import make_pipeline
 from tests.llm_server import MODEL_ALIAS, LLMServer, fake_llm_thread, llm_server  # noqa: F401 (fixture)
 
 
@@ -28,23 +24,6 @@ def events_of(text: str) -> list[tuple[str, Any]]:
         fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
         events.append((fields["event"], json.loads(fields["data"])))
     return events
-
-
-@pytest.fixture
-def app_with(loaded: Settings, encoder: DenseEncoder) -> Iterator[Any]:
-    """Start the app over the loaded collection with some settings changed."""
-    clients: list[TestClient] = []
-
-    def start(**changes: Any) -> TestClient:
-        settings = loaded.replace(**changes)
-        client = TestClient(create_app(settings, make_pipeline(settings, encoder)))
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        client.__exit__(None, None, None)
 
 
 def shown_ids(body: dict[str, Any]) -> set[str]:

@@ -96,23 +96,6 @@ def garden_client(garden: Settings, encoder: DenseEncoder) -> Iterator[TestClien
         yield client
 
 
-@pytest.fixture
-def app_with(loaded: Settings, encoder: DenseEncoder) -> Iterator[Any]:
-    """The app over the fixture corpus with some settings changed."""
-    clients: list[TestClient] = []
-
-    def start(**changes: Any) -> TestClient:
-        settings = loaded.replace(**changes)
-        client = TestClient(create_app(settings, make_pipeline(settings, encoder)))
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        client.__exit__(None, None, None)
-
-
 def next_step_links(page: str) -> dict[str, str]:
     """Action -> the path and query of each next-step link on a page."""
     links = {}

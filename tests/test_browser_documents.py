@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.app_server import serving
-from tests.test_browser import ARGS, CHROMIUM, Watched, ask_with_js, screenshot
+from tests.test_browser import Watched, ask_with_js, browser, screenshot  # noqa: F401 (browser: a fixture)
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -48,21 +48,13 @@ DROP = """([name, data]) => {
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("browser-documents")
     with serving(folder / "qa.db", env={"QA_DATA_DIR": str(folder / "data")}) as url:  # nothing loaded yet
         yield url
 
 
-def watched(browser: Any, **options: Any) -> Iterator[Watched]:
+def watched(browser: Any, **options: Any) -> Iterator[Watched]:  # noqa: F811
     context = browser.new_context(viewport={"width": 1280, "height": 900}, **options)
     page = Watched(context.new_page())
     yield page
@@ -71,12 +63,12 @@ def watched(browser: Any, **options: Any) -> Iterator[Watched]:
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Watched]:
+def page(browser: Any) -> Iterator[Watched]:  # noqa: F811
     yield from watched(browser)
 
 
 @pytest.fixture
-def page_without_js(browser: Any) -> Iterator[Watched]:
+def page_without_js(browser: Any) -> Iterator[Watched]:  # noqa: F811
     yield from watched(browser, java_script_enabled=False)
 
 
