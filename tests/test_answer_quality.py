@@ -164,6 +164,25 @@ def test_the_claim_check_flags_uncited_and_unsupported_sentences() -> None:
     assert [c.status for c in check_claims(answer, passages)] == ["supported", "unsupported", "uncited"]
 
 
+def test_a_citation_given_once_for_several_sentences_covers_them_and_is_still_checked() -> None:
+    passages = [passage(1, STATES), passage(2, "Hives need dry ground and shelter from the wind.")]
+    # the paragraph's citation at its end covers its sentences; not those of the paragraph before
+    answer = ("Bees are kept for honey.\n\nA colony swarms in late spring. The old queen leaves the hive [1].\n\n"
+              "Hives need dry ground. They need shelter from the wind.\n\nThis information is from passage [2].")
+    claims = check_claims(answer, passages)
+    assert [(c.text.strip(), c.status, c.citations) for c in claims] == [
+        ("Bees are kept for honey.", "uncited", ()),
+        ("A colony swarms in late spring.", "supported", (1,)),
+        ("The old queen leaves the hive [1].", "supported", (1,)),
+        ("Hives need dry ground.", "supported", (2,)),  # a line that only names its source covers the lines before
+        ("They need shelter from the wind.", "supported", (2,)),
+        ("This information is from passage [2].", "source", (2,)),
+    ]
+    # what a sentence inherits is checked like its own citation: the passage must support it
+    flagged = check_claims("Swarms are led by drones that sing. Passage [1].", passages)
+    assert [(c.status, c.citations) for c in flagged] == [("unsupported", (1,)), ("source", (1,))]
+
+
 def test_a_claim_is_supported_by_any_one_of_the_passages_it_cites() -> None:
     passages = [passage(1, "Hives need dry ground."), passage(2, STATES)]
     claims = check_claims("The old queen leaves the hive in late spring [1, 2].", passages)

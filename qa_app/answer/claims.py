@@ -55,7 +55,8 @@ class Claim:
     """One sentence of an answer: where it is in the text, what it cites, and whether that holds up.
 
     `status`: supported, unsupported (its passages do not say it), uncited (it cites no shown
-    passage), or one that is not checked: decline, lead_in.
+    passage), or one that is not checked: decline, lead_in, source (it only names the passages the
+    sentences before it come from: "This is from passage [1].").
     """
 
     start: int
@@ -108,6 +109,36 @@ def declines(sentence: str) -> bool:
                                                  and bool(_ABOUT_SOURCES.search(sentence)))
 
 
+# The words of a sentence that only names where the sentences before it come from ("Passage [4].",
+# "This statement is from passage [1].", "(Source: [2])"), stemmed as `terms` stems them.
+_SOURCE_WORDS = frozenset(terms(
+    "passage passages source sources document documents statement statements information answer code "
+    "example snippet text from based taken see provided comes come given according refer reference referenced "
+    "described mentioned explained shown found cited quoted above below following previous"))
+
+
+def _names_sources_only(text: str, numbers: tuple[int, ...]) -> bool:
+    return bool(numbers) and set(terms(text)) <= _SOURCE_WORDS
+
+
+def _inherited(spans: Sequence[tuple[int, int]], numbers: Sequence[tuple[int, ...]], sources: Sequence[bool],
+               answer: str) -> list[tuple[int, ...]]:
+    """The passages each claim cites, counting the citations a model puts once for several sentences:
+    a sentence without markers takes those of the next citing sentence of its paragraph ("A. B [1]."),
+    and a sentence that only names sources gives its own to every uncited sentence back to the last
+    one that cites ("A. B. C. This is from passage [1].")."""
+    cited = list(numbers)
+    for i in range(len(spans)):
+        if cited[i] or sources[i]:
+            continue
+        for j in range(i + 1, len(spans)):
+            if numbers[j]:  # the next citing sentence; the next paragraph's citation is not this one's
+                if sources[j] or "\n\n" not in answer[spans[i][1]:spans[j][0]]:
+                    cited[i] = numbers[j]
+                break
+    return cited
+
+
 def _lead_in(claim: str) -> bool:
     return claim.rstrip().endswith(":") and len(claim.split()) <= 12
 
@@ -146,22 +177,28 @@ def check_claims(answer: str, passages: Sequence[Passage], vectors: Mapping[str,
                  thresholds: Thresholds = THRESHOLDS) -> list[Claim]:
     """Each claim of `answer` (its [n] numbering `passages`), checked. Without vectors only the word
     overlap is tested."""
+    spans = claim_spans(answer)
+    texts = [strip_markers(answer[s:e]).strip() for s, e in spans]
+    numbers = [tuple(n for n in cited_numbers(answer[s:e]) if 1 <= n <= len(passages)) for s, e in spans]
+    sources = [_names_sources_only(t, n) for t, n in zip(texts, numbers, strict=True)]
+    cites = _inherited(spans, numbers, sources, answer)
     claims: list[Claim] = []
-    for start, end in claim_spans(answer):
+    for (start, end), text, own, source, cited in zip(spans, texts, numbers, sources, cites, strict=True):
         raw = answer[start:end]
-        text = strip_markers(raw).strip()
-        numbers = tuple(n for n in cited_numbers(raw) if 1 <= n <= len(passages))
         if declines(text):
-            claims.append(Claim(start, end, raw, numbers, "decline"))
+            claims.append(Claim(start, end, raw, own, "decline"))
+            continue
+        if source:
+            claims.append(Claim(start, end, raw, own, "source"))
             continue
         if _lead_in(text) or not terms(text):
-            claims.append(Claim(start, end, raw, numbers, "lead_in"))
+            claims.append(Claim(start, end, raw, own, "lead_in"))
             continue
-        if not numbers:
-            claims.append(Claim(start, end, raw, numbers, "uncited"))
+        if not cited:
+            claims.append(Claim(start, end, raw, own, "uncited"))
             continue
         best: tuple[bool, float, float | None, float, int] | None = None
-        for number in numbers:
+        for number in cited:
             dense, overlap = support(text, passages[number - 1], vectors)
             holds = overlap >= thresholds.overlap and (dense is None or dense >= thresholds.dense)
             key = (holds, (dense or 0.0) + overlap, dense, overlap, number)
@@ -169,12 +206,12 @@ def check_claims(answer: str, passages: Sequence[Passage], vectors: Mapping[str,
                 best = key
         assert best is not None
         holds, _, dense, overlap, number = best
-        claims.append(Claim(start, end, raw, numbers, "supported" if holds else "unsupported",
+        claims.append(Claim(start, end, raw, cited, "supported" if holds else "unsupported",
                             None if dense is None else round(dense, 4), round(overlap, 4), number))
     return claims
 
 
 def declined(claims: Sequence[Claim]) -> bool:
     """Whether the answer as a whole declines: it opens with a decline and supports nothing."""
-    checked = [c for c in claims if c.status != "lead_in"]
+    checked = [c for c in claims if c.status not in ("lead_in", "source")]
     return bool(checked) and checked[0].status == "decline" and not any(c.status == "supported" for c in checked)
