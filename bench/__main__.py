@@ -41,6 +41,7 @@ EXTRA = ["what_if", "first_run"]
 # What the AVX2 emulation re-runs: the benchmarks whose figures depend on the CPU's arithmetic.
 CPU_BOUND = ["ingestion", "latency", "throughput", "precision", "first_run"]
 EMULATED_LABEL = "[AVX2 emulated] "
+USER_PRECISION = os.environ.get("QA_PRECISION")  # before the run pins the path it measures
 
 
 def main() -> None:
@@ -140,7 +141,10 @@ def with_emulated(result: dict, args: argparse.Namespace, benchmarks: list[str],
     argv += ["--ndcg-full"] if args.ndcg_full else []
     limits = " ".join(f"{k}={v}" for k, v in EMULATE_AVX2.items())
     print(f"\n== the same benchmarks with torch limited to AVX2 ({limits}; ONNX Runtime cannot be limited)", flush=True)
-    proc = subprocess.run(argv, cwd=ROOT, env={**os.environ, **EMULATE_AVX2})
+    # The native run pinned its own path in QA_PRECISION (Context.encoder); the emulated run chooses
+    # again, as an AVX2 laptop would, unless the person running the bench named a precision.
+    env = {k: v for k, v in os.environ.items() if k != "QA_PRECISION" or USER_PRECISION is not None}
+    proc = subprocess.run(argv, cwd=ROOT, env={**env, **EMULATE_AVX2})
     if proc.returncode != 0 or not out.exists():
         result["meta"].setdefault("errors", {})["avx2"] = f"the emulated run exited with {proc.returncode}"
         return result

@@ -39,10 +39,8 @@ class CpuInfo:
     @property
     def cpu_class(self) -> str:
         """A short name for the kind of CPU: amx, avx512-bf16, avx512-vnni, avx2, neon or baseline."""
-        if "amx_bf16" in self.flags:
-            return "amx"
-        if "avx512_bf16" in self.flags:
-            return "avx512-bf16"
+        if self.bf16_matrix_units:  # not when oneDNN is capped below them: then the class it runs as
+            return "amx" if "amx_bf16" in self.flags else "avx512-bf16"
         if "avx512_vnni" in self.flags:
             return "avx512-vnni"
         if "avx2" in self.flags:
