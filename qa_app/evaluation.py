@@ -143,13 +143,18 @@ def rank_documents(passages: Sequence[Passage], judged_suffixes: Mapping[str, st
 # -- input files -----------------------------------------------------------------------------------
 
 
+def _read_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file (a BOM allowed); EvalInputError when it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvalInputError(f"{path}: cannot read: {exc}") from None
+
+
 def read_queries(path: Path) -> dict[str, str]:
     """BEIR queries.jsonl: {"_id", "text"} a line."""
     queries: dict[str, str] = {}
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvalInputError(f"{path}: cannot read: {exc}") from None
+    lines = _read_lines(path)
     try:
         for record in beir_records("\n".join(lines)):
             queries[str(record["_id"])] = record.get("text", "")
@@ -299,10 +304,7 @@ class GoldAnswer:
 def read_answers(path: Path) -> dict[str, GoldAnswer]:
     """answers.jsonl: {"_id", "answer", "keywords": [...]} a line."""
     answers: dict[str, GoldAnswer] = {}
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvalInputError(f"{path}: cannot read: {exc}") from None
+    lines = _read_lines(path)
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue

@@ -150,9 +150,6 @@ def terms(text: str) -> list[str]:
     return [stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP and (len(w) >= 2 or w.isdigit())]
 
 
-_terms = terms  # the old private name
-
-
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence of `text`, whitespace trimmed, so text[start:end] is the sentence."""
     spans = []
