@@ -122,18 +122,21 @@ def test_unknown_json_path_gets_the_json_error_shape(client: TestClient) -> None
 
 
 def test_healthz_reports_milvus_rows_and_model(client: TestClient) -> None:
-    before = client.get("/healthz").json()["search_batches"]
+    before, ranks_before = (client.get("/healthz").json()[k] for k in ("search_batches", "rrf_ranks"))
     assert client.get("/ask", params={"q": "sourdough starter", "mode": "hybrid"}).status_code == 200
     body = client.get("/healthz").json()
     assert body["ok"] is True and body["milvus"] == "ok" and body["passages"] == 11
     assert body["model"] == "all-MiniLM-L6-v2"
     assert body["embedding_path"] in ("torch-fp32", "torch-bf16", "onnx-int8") and body["embedding_path_reason"]
     assert body["precision"] == {"torch-fp32": "fp32", "torch-bf16": "bf16", "onnx-int8": "int8"}[body["embedding_path"]]
-    after = body["search_batches"]
-    # A hybrid question under RRF: one hybrid_search, and the ids-only keyword search that explains it
-    # (the batcher carries only the latter).
-    assert after["queries"] - before["queries"] == 1
-    assert after["milvus_requests"] - before["milvus_requests"] == 1
+    after, ranks = body["search_batches"], body["rrf_ranks"]
+    # A hybrid question under RRF: one hybrid_search, its ranks read off the result or, where they
+    # cannot be, from an ids-only keyword search (the batcher carries only the latter).
+    decoded = ranks["decoded"] - ranks_before["decoded"]
+    looked_up = ranks["keyword_searches"] - ranks_before["keyword_searches"]
+    assert decoded + looked_up == 1
+    assert after["queries"] - before["queries"] == looked_up
+    assert after["milvus_requests"] - before["milvus_requests"] == looked_up
 
 
 def test_page_renders_passages_without_javascript(client: TestClient) -> None:

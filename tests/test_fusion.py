@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qa_app.models import Passage as Hit
-from qa_app.search.fusion import explain_rrf, weighted
+from qa_app.search.fusion import explain_rrf, ranks_with_keyword_list, weighted
 from qa_app.search.fusion import scaled as _scaled
 from qa_app.search.query import Query
 from qa_app.search.retriever import Retriever
@@ -56,7 +56,8 @@ def test_rrf_ranks_are_read_off_the_fused_score_and_ties_keep_the_dense_order() 
     ids, scores = ["a", "s", "d", "x"], [2 / 11, 1 / 12, 1 / 12, 1 / 20]
     vectors = np.array([[1, 0], [0, 1], [0.8, 0.6], [0.6, 0.8]], dtype=np.float32)
     fused = HitList(ids, scores, lambda i: hit(ids[i], scores[i]), vectors)
-    explained = explain_rrf(fused, sparse, np.array([1, 0], dtype=np.float32), rrf_k=10)
+    explained = explain_rrf(fused, ranks_with_keyword_list(fused, sparse, 10), np.array([1, 0], dtype=np.float32),
+                            rrf_k=10)
     assert [(p.id, p.rank, p.dense_rank, p.sparse_rank) for p in explained] == [
         ("a", 1, 1, 1), ("d", 2, 2, None), ("s", 3, None, 2), ("x", 4, 10, None)]
     assert [p.dense_score for p in explained] == [1.0, pytest.approx(0.8), None, pytest.approx(0.6)]
@@ -65,6 +66,8 @@ def test_rrf_ranks_are_read_off_the_fused_score_and_ties_keep_the_dense_order() 
 
 class OrderedStore:
     """Records the order of searches; the embedding waits until the keyword search has started."""
+
+    is_embedded = False  # a server's approximate index: the keyword list explains RRF, searched meanwhile
 
     def __init__(self) -> None:
         self.events: list[str] = []

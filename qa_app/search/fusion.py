@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from qa_app.models import Explanation, Passage
+from qa_app.search.rank_decoding import SCORE_TOLERANCE, Ranks
 from qa_app.store import HitList
 
 
@@ -44,25 +45,29 @@ def weighted(dense: HitList, sparse: HitList, limit: int, dense_weight: float) -
     return passages
 
 
-def explain_rrf(fused: HitList, sparse: HitList, question: np.ndarray, rrf_k: int) -> list[Passage]:
-    """Milvus's RRF ranking, each passage with its rank in both lists and the dense part of its score.
+def ranks_with_keyword_list(fused: HitList, sparse: HitList, rrf_k: int) -> list[Ranks]:
+    """Each fused hit's (dense rank, keyword rank), given the (ids-only) keyword list: the dense rank
+    is read off the fused score, 1 / (k + dense rank) + 1 / (k + keyword rank)."""
+    sparse_ranks = _ranks(sparse)
+    return [(_dense_rank(score, sparse_ranks.get(pid), rrf_k), sparse_ranks.get(pid))
+            for pid, score in zip(fused.ids, fused.scores, strict=True)]
 
-    The dense rank is read off the fused score, 1 / (k + dense rank) + 1 / (k + keyword rank), given
-    the keyword rank from the (ids-only) keyword list, and the cosine to the question from the
-    passage's vector, which the hybrid search returns: no dense search is needed to explain it.
+
+def explain_rrf(fused: HitList, ranks: Sequence[Ranks], question: np.ndarray, rrf_k: int) -> list[Passage]:
+    """Milvus's RRF ranking, each passage with its rank in both lists (`ranks`, in the hits' order:
+    decoded from the fused scores, search.rank_decoding, or read with the keyword list,
+    ranks_with_keyword_list) and the dense part of its score: the cosine to the question from the
+    passage's vector, which the hybrid search returns.
     Equal fused scores are common (rank r in one list only against rank r in the other only) and
     Milvus leaves their order arbitrary: they come in the dense list's order here, which measured
     better than either arbitrary or keyword-first order on every dev set (docs/research/fusion)."""
-    sparse_ranks = _ranks(sparse)
-    dense_ranks = [_dense_rank(score, sparse_ranks.get(pid), rrf_k) for pid, score in zip(fused.ids, fused.scores,
-                                                                                              strict=True)]
-    unranked = len(fused) + len(sparse) + 1
-    order = sorted(range(len(fused)), key=lambda i: (-round(fused.scores[i], 9), dense_ranks[i] or unranked,
-                                                      sparse_ranks.get(fused.ids[i], unranked), fused.ids[i]))
+    unranked = 1 << 30  # after every rank
+    order = sorted(range(len(fused)), key=lambda i: (-round(fused.scores[i], 9), ranks[i][0] or unranked,
+                                                      ranks[i][1] or unranked, fused.ids[i]))
     cosines = fused.vectors @ question if fused.vectors is not None and len(fused) else None
     passages = []
     for rank, i in enumerate(order, 1):
-        hit, d, s = fused[i], dense_ranks[i], sparse_ranks.get(fused.ids[i])
+        hit, (d, s) = fused[i], ranks[i]
         d_part = 1 / (rrf_k + d) if d else 0.0
         s_part = 1 / (rrf_k + s) if s else 0.0
         share = d_part / (d_part + s_part) if d_part + s_part else None
@@ -75,7 +80,7 @@ def _dense_rank(fused_score: float, sparse_rank: int | None, rrf_k: int) -> int 
     """The dense rank that, with `sparse_rank`, gives `fused_score` under RRF (None: not in the dense
     list). Scores come as float32: a rank is accepted only where it explains the score closely."""
     dense_part = fused_score - (1 / (rrf_k + sparse_rank) if sparse_rank else 0.0)
-    if dense_part <= 1e-9:
+    if dense_part <= SCORE_TOLERANCE:  # float32 rounding of a keyword-only score, not a dense term
         return None
     rank = round(1 / dense_part - rrf_k)
     return rank if rank >= 1 and abs(1 / (rrf_k + rank) - dense_part) < 1e-5 else None
