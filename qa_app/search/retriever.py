@@ -109,7 +109,6 @@ class Retriever:
                    "total": (done - started) * 1000}
         return SearchResult(query, passages[: query.top_k], {k: round(v, 2) for k, v in timings.items()})
 
-
     def _keyword(self, query: Query, limit: int, expr: str, *, ids_only: bool) -> Awaitable[HitList]:
         return self.searches.search("sparse", query.searched, limit, expr, query.filter.corpora, ids_only=ids_only)
 
