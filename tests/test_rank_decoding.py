@@ -8,7 +8,7 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from qa_app.search.rank_decoding import Ranks, decode_ranks, pairs_for
+from qa_app.search.rank_decoding import MAX_HITS, Ranks, decode_ranks, pairs_for
 
 pytestmark = pytest.mark.unit
 
@@ -61,3 +61,11 @@ def test_decoded_ranks_are_the_true_ones_or_none(data: st.DataObject) -> None:
     assert all(got is None or got == true for got, true in zip(decoded, truth, strict=True))
     best = sorted(scores, reverse=True)[min(needed, len(scores)) - 1]
     assert all(got is not None for got, score in zip(decoded, scores, strict=True) if score >= best)
+
+
+def test_long_results_are_left_to_the_keyword_search() -> None:
+    # decoding runs on the event loop: past MAX_HITS returned hits it declines at once
+    dense = [f"p{i}" for i in range(MAX_HITS + 5)]
+    ids, scores, truth = fuse(dense, list(reversed(dense)), 10, limit=MAX_HITS + 1)
+    cosines = [1 - dense.index(p) / 100 for p in ids]
+    assert decode_ranks(scores, cosines, 10, len(dense), MAX_HITS + 1, needed=5) is None

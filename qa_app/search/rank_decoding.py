@@ -26,7 +26,9 @@ Ranks = tuple[int | None, int | None]  # (dense rank, keyword rank); None: not i
 
 SCORE_TOLERANCE = 2e-6   # Milvus returns fused scores as float32: ~1e-8 at these magnitudes
 COSINE_TIE = 1e-6        # cosines this close may come in either order from the server
-MAX_STEPS = 20_000       # a search this long gives up (the keyword search answers instead)
+# It runs on the event loop: bounded to a millisecond or two, else the keyword search answers instead.
+MAX_HITS = 32            # more returned hits are not decoded (top_k above ~25)
+MAX_STEPS = 5_000        # assignments tried before giving up
 MAX_SOLUTIONS = 256      # assignments compared; more gives up too
 
 
@@ -63,6 +65,8 @@ def decode_ranks(scores: Sequence[float], cosines: Sequence[float], rrf_k: int, 
     n = len(scores)
     if n == 0:
         return []
+    if n > MAX_HITS:
+        return None
     options = [pairs_for(f, rrf_k, depth) for f in scores]
     if any(not o for o in options):
         return None
