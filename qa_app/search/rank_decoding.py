@@ -10,8 +10,9 @@ question. That is enough to recover both ranks without a second search in most c
 - every rank whose term alone beats the last fused score belongs to a returned passage: a passage
   with that rank scores at least the term, so it would have been returned.
 
-The decoder lists every assignment of pairs that meets these rules and answers only when exactly one
-does; otherwise the caller searches the keyword list to learn the ranks (Retriever.search). Where the
+The decoder lists every assignment of pairs that meets these rules and answers only where all of them
+agree on the passages shown (and on any tied with the last of them); otherwise the caller searches the
+keyword list to learn the ranks (Retriever.search). Where the
 dense index is approximate (a Milvus server's HNSW), the second rule does not hold: the caller does
 not decode there.
 """
