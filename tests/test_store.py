@@ -143,6 +143,23 @@ def test_search_dense_sparse_and_hybrid_apply_the_filter(backend: Backend) -> No
     assert none == []
 
 
+def test_hybrid_search_returns_each_hits_own_stored_vector_and_fields(backend: Backend) -> None:
+    async def go() -> tuple[list[str], np.ndarray | None, list[str]]:
+        store = await filled(backend, n=6)
+        try:
+            hits = await store.search_hybrid(vectors(6)[4], "yeast", 6, candidates=10, rrf_k=60, with_vectors=True)
+            return hits.ids, hits.vectors, [hits[i].text for i in range(len(hits))]
+        finally:
+            await store.close()
+    ids, returned, texts = run(go())
+    stored = vectors(6)
+    assert returned is not None and returned.shape == (len(ids), 4) and len(ids) == 6
+    for row, pid in enumerate(ids):  # each row is the vector inserted with that passage, in the hits' order
+        i = int(pid.removeprefix("id"))
+        assert np.allclose(returned[row], stored[i], atol=1e-6), pid
+        assert texts[row] == ["volcanoes erupt lava", "bread needs yeast", "trains run on rails"][i % 3]
+
+
 def test_concurrent_searches_share_requests_and_each_gets_its_own_ranking(backend: Backend) -> None:
     texts = ["volcanoes", "yeast", "rails", "lava", "bread", "trains"] * 4
     vecs = vectors(6)

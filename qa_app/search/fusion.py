@@ -53,20 +53,22 @@ def ranks_with_keyword_list(fused: HitList, sparse: HitList, rrf_k: int) -> list
             for pid, score in zip(fused.ids, fused.scores, strict=True)]
 
 
-def explain_rrf(fused: HitList, ranks: Sequence[Ranks], question: np.ndarray, rrf_k: int) -> list[Passage]:
+def explain_rrf(fused: HitList, ranks: Sequence[Ranks], question: np.ndarray, rrf_k: int,
+                keep: int | None = None) -> list[Passage]:
     """Milvus's RRF ranking, each passage with its rank in both lists (`ranks`, in the hits' order:
     decoded from the fused scores, search.rank_decoding, or read with the keyword list,
     ranks_with_keyword_list) and the dense part of its score: the cosine to the question from the
     passage's vector, which the hybrid search returns.
     Equal fused scores are common (rank r in one list only against rank r in the other only) and
     Milvus leaves their order arbitrary: they come in the dense list's order here, which measured
-    better than either arbitrary or keyword-first order on every dev set (docs/research/fusion)."""
+    better than either arbitrary or keyword-first order on every dev set (docs/research/fusion).
+    Only the first `keep` passages (all without it) are built: the hits past them only fix the order."""
     unranked = 1 << 30  # after every rank
     order = sorted(range(len(fused)), key=lambda i: (-round(fused.scores[i], 9), ranks[i][0] or unranked,
                                                       ranks[i][1] or unranked, fused.ids[i]))
     cosines = fused.vectors @ question if fused.vectors is not None and len(fused) else None
     passages = []
-    for rank, i in enumerate(order, 1):
+    for rank, i in enumerate(order[:keep], 1):
         hit, (d, s) = fused[i], ranks[i]
         d_part = 1 / (rrf_k + d) if d else 0.0
         s_part = 1 / (rrf_k + s) if s else 0.0

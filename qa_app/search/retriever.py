@@ -132,7 +132,7 @@ class Retriever:
             fused, sparse = await asyncio.gather(search, keyword)
             self.keyword_lookups += 1
             ranks = fusion.ranks_with_keyword_list(fused, sparse, self.rrf_k)
-        return fusion.explain_rrf(fused, ranks, vector, self.rrf_k)
+        return fusion.explain_rrf(fused, ranks, vector, self.rrf_k, keep=limit)
 
 
 def decoded_ranks(fused: HitList, vector: np.ndarray, rrf_k: int, depth: int, limit: int,

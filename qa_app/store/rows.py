@@ -37,6 +37,19 @@ def row_passage(raw: Any, score: float | None = None) -> Passage:
     )
 
 
+def dense_column(rows: Any) -> np.ndarray:
+    """The hits' dense vectors as one (hits, dim) array. pymilvus decodes a returned vector into a list
+    of Python floats per hit (a few hundred microseconds for ten hits, on the event loop); the column
+    it received is read whole instead where its layout is the plain one, else through the hits."""
+    field = next((f for f in getattr(rows, "lazy_field_data", ()) if f.field_name == "dense"), None)
+    if field is not None and not len(field.valid_data) and field.vectors.dim:
+        column = np.asarray(field.vectors.float_vector.data, dtype=np.float32).reshape(-1, field.vectors.dim)
+        block = column[rows.start:rows.start + len(rows.ids)]
+        if len(block) == len(rows.ids):
+            return block
+    return np.asarray([rows[i]["entity"]["dense"] for i in range(len(rows))], dtype=np.float32)
+
+
 class HitList(Sequence[Passage]):
     """One search's ranking: every id and score at once, each whole Passage built when first read. A
     search returns dozens of candidates, of which fusion keeps a few: building them all cost more
@@ -59,9 +72,9 @@ class HitList(Sequence[Passage]):
         """pymilvus's hits of one query, read through their id and distance columns."""
         if not rows:
             return cls.of([])
-        vectors = np.asarray([rows[i]["entity"]["dense"] for i in range(len(rows))], dtype=np.float32) \
-            if with_vectors else None
-        return cls([str(i) for i in rows.ids], [float(d) for d in rows.distances], lambda i: row_passage(rows[i]),
+        vectors = dense_column(rows) if with_vectors else None
+        raw = getattr(rows, "get_raw_item", rows.__getitem__)  # a hit's scalar fields, vectors not decoded
+        return cls([str(i) for i in rows.ids], [float(d) for d in rows.distances], lambda i: row_passage(raw(i)),
                    vectors)
 
     def __len__(self) -> int:
