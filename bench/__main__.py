@@ -1,8 +1,8 @@
-"""Run the benchmarks: `.venv/bin/python -m bench [--quick] [--only a,b] [--skip a,b] [--scale-1m] [--cpu native,avx2]`.
+"""Run the benchmarks: `.venv/bin/python -m bench [--quick] [--only a,b] [--skip a,b] [--scale-1m] [--cpu native,avx2,avx2-vnni]`.
 
-Prints the CPU model and its flags, runs the benchmarks on this CPU, then again in a child process with
-torch limited to AVX2 (the common laptop: `--cpu avx2`, see bench.common.EMULATE_AVX2), and writes one
-bench/results/<timestamp>.json and docs/performance.md with both.
+Prints the CPU model and its flags, runs the benchmarks on this CPU, then again in a child process per
+emulated laptop class (oneDNN, torch and MKL limited to AVX2, or to AVX2 with VNNI: `--cpu avx2`, see
+bench.common.EMULATIONS), and writes one bench/results/<timestamp>.json and docs/performance.md with all.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench.common import (
     BENCH,
-    EMULATE_AVX2,
+    EMULATIONS,
     FULL,
     QUICK,
     ROOT,
@@ -31,6 +31,7 @@ from bench.common import (
     Row,
     cpu_description,
     emulated,
+    emulated_label,
     load_average,
     python_info,
 )
@@ -40,7 +41,6 @@ ORDER = ["ingestion", "latency", "throughput", "loop_lag", "scale", "precision"]
 EXTRA = ["what_if", "first_run"]
 # What the AVX2 emulation re-runs: the benchmarks whose figures depend on the CPU's arithmetic.
 CPU_BOUND = ["ingestion", "latency", "throughput", "precision", "first_run"]
-EMULATED_LABEL = "[AVX2 emulated] "
 USER_PRECISION = os.environ.get("QA_PRECISION")  # before the run pins the path it measures
 
 
@@ -55,13 +55,18 @@ def main() -> None:
                         help="re-run the chosen benchmarks and merge them into this earlier result (doc from the merge)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (databases, logs)")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/performance.md")
-    parser.add_argument("--cpu", default="native,avx2",
-                        help="CPU classes: native (this CPU as it is), avx2 (torch limited to AVX2, in a child process)")
+    parser.add_argument("--cpu", default="native,avx2,avx2-vnni",
+                        help="CPU classes: native (this CPU as it is), avx2 / avx2-vnni (limited to AVX2, or AVX2 with "
+                             "VNNI, each in a child process)")
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)  # where a child writes its results
     args = parser.parse_args()
     classes = [c for c in args.cpu.split(",") if c]
-    if classes == ["avx2"] and not emulated():  # the limits must be set before torch starts: start again under them
-        os.execve(sys.executable, [sys.executable, "-m", "bench", *sys.argv[1:]], {**os.environ, **EMULATE_AVX2})
+    unknown = [c for c in classes if c != "native" and c not in EMULATIONS]
+    if unknown:
+        parser.error(f"--cpu: unknown class {', '.join(unknown)} (native, {', '.join(EMULATIONS)})")
+    if len(classes) == 1 and classes[0] in EMULATIONS and not emulated():
+        # the limits must be set before torch starts: start again under them
+        os.execve(sys.executable, [sys.executable, "-m", "bench", *sys.argv[1:]], {**os.environ, **EMULATIONS[classes[0]]})
 
     only = [n for n in args.only.split(",") if n]
     chosen = [n for n in ORDER + EXTRA if (n in only if only else n in ORDER) and n not in args.skip.split(",")]
@@ -79,7 +84,7 @@ def main() -> None:
     }
     detail = meta["cpu_detail"]
     ctx.log(f"CPU: {detail['model']} x {detail['cores']}, class {detail['class']}, flags {' '.join(detail['flags'])}"
-            f"{'; emulating AVX2: ' + str(detail['limits']) if detail['emulating'] else ''}; "
+            f"{'; emulating ' + detail['emulating'] + ': ' + str(detail['limits']) if detail['emulating'] else ''}; "
             f"torch {detail['torch_cpu_capability']}")
     requested = chosen
     if "native" not in classes and not emulated():
@@ -108,8 +113,8 @@ def main() -> None:
     meta.update(seconds=time.time() - started, benchmark_seconds=timings, load_after=load_average(), errors=errors)
     result = {"meta": meta, "sizes": vars(sizes), "rows": [r.as_dict() for r in ctx.rows], "details": ctx.details}
     again = [n for n in requested if n in CPU_BOUND]
-    if "avx2" in classes and not emulated() and again:
-        result = with_emulated(result, args, again, work)
+    for emulation in [c for c in classes if c in EMULATIONS] if not emulated() and again else []:
+        result = with_emulated(result, args, again, work, emulation)
     if args.update:
         result = merge(json.loads(args.update.read_text()), result, chosen)
     if args.out:  # a child run: the parent writes the results and the doc
@@ -133,27 +138,27 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def with_emulated(result: dict, args: argparse.Namespace, benchmarks: list[str], work: Path) -> dict:
-    """`result` with the rows and details of the same benchmarks run under the AVX2 emulation (a child process)."""
-    out = work / "avx2.json"
-    argv = [sys.executable, "-m", "bench", "--cpu", "avx2", "--out", str(out), "--no-doc", "--only", ",".join(benchmarks)]
+def with_emulated(result: dict, args: argparse.Namespace, benchmarks: list[str], work: Path, emulation: str) -> dict:
+    """`result` with the rows and details of the same benchmarks run under an emulated CPU class (a child process)."""
+    out = work / f"{emulation}.json"
+    argv = [sys.executable, "-m", "bench", "--cpu", emulation, "--out", str(out), "--no-doc", "--only", ",".join(benchmarks)]
     argv += ["--quick"] if args.quick else []
     argv += ["--ndcg-full"] if args.ndcg_full else []
-    limits = " ".join(f"{k}={v}" for k, v in EMULATE_AVX2.items())
-    print(f"\n== the same benchmarks with torch limited to AVX2 ({limits}; ONNX Runtime cannot be limited)", flush=True)
+    limits = " ".join(f"{k}={v}" for k, v in EMULATIONS[emulation].items())
+    print(f"\n== the same benchmarks emulating {emulation} ({limits}; ONNX Runtime cannot be limited)", flush=True)
     # The native run pinned its own path in QA_PRECISION (Context.encoder); the emulated run chooses
-    # again, as an AVX2 laptop would, unless the person running the bench named a precision.
+    # again, as such a laptop would, unless the person running the bench named a precision.
     env = {k: v for k, v in os.environ.items() if k != "QA_PRECISION" or USER_PRECISION is not None}
-    proc = subprocess.run(argv, cwd=ROOT, env={**env, **EMULATE_AVX2})
+    proc = subprocess.run(argv, cwd=ROOT, env={**env, **EMULATIONS[emulation]})
     if proc.returncode != 0 or not out.exists():
-        result["meta"].setdefault("errors", {})["avx2"] = f"the emulated run exited with {proc.returncode}"
+        result["meta"].setdefault("errors", {})[emulation] = f"the emulated run exited with {proc.returncode}"
         return result
     child = json.loads(out.read_text())
     for row in child["rows"]:
-        row["benchmark"] = EMULATED_LABEL + row["benchmark"]
+        row["benchmark"] = emulated_label(emulation) + row["benchmark"]
     result["rows"] += child["rows"]
-    result["details"]["avx2"] = child["details"]
-    result["meta"]["avx2"] = {k: child["meta"][k] for k in ("cpu_detail", "seconds", "load_before", "load_after", "errors")}
+    result["details"][emulation] = child["details"]
+    result["meta"][emulation] = {k: child["meta"][k] for k in ("cpu_detail", "seconds", "load_before", "load_after", "errors")}
     return result
 
 

@@ -33,15 +33,25 @@ VENVS = BENCH / ".venvs"
 LC_PY = VENVS / "lc" / "bin" / "python"
 CACHE = BENCH / "results" / "cache"
 COLLECTION = "scifact"
-# The common laptop on a machine with AMX or AVX-512: torch's oneDNN (bf16 and packed layers), its
-# vectorised ATen kernels and MKL (fp32 GEMM) limited to AVX2. ONNX Runtime's MLAS cannot be limited:
-# it picks kernels from cpuid alone, with no setting or variable (see docs/performance.md).
-EMULATE_AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+# The common laptops on a machine with AMX or AVX-512: oneDNN (torch's bf16 and packed layers, and
+# OpenVINO's kernels), torch's vectorised ATen kernels and MKL (fp32 GEMM) limited to AVX2, or to AVX2
+# with VNNI (AVX-VNNI: Intel laptops since Alder Lake). ONNX Runtime's MLAS cannot be limited: it picks
+# kernels from cpuid alone, with no setting or variable (see docs/performance.md).
+EMULATIONS = {
+    "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+    "avx2-vnni": {"ONEDNN_MAX_CPU_ISA": "AVX2_VNNI", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+}
 
 
-def emulated() -> bool:
-    """True when this process runs under the AVX2 emulation (`python -m bench --cpu avx2`)."""
-    return all(os.environ.get(k) == v for k, v in EMULATE_AVX2.items())
+def emulated() -> str:
+    """The CPU class this process emulates (`python -m bench --cpu avx2`), or "" on the CPU as it is."""
+    return next((name for name, limits in EMULATIONS.items()
+                 if all(os.environ.get(k) == v for k, v in limits.items())), "")
+
+
+def emulated_label(name: str) -> str:
+    """How the table marks a row of an emulated class: [AVX2 emulated], [AVX2-VNNI emulated]."""
+    return f"[{name.upper()} emulated] "
 
 
 def cpu_description() -> dict[str, Any]:
@@ -52,7 +62,7 @@ def cpu_description() -> dict[str, Any]:
     import torch
 
     return {"model": cpu.model, "cores": os.cpu_count(), "class": cpu.cpu_class, "flags": cpu.shown_flags(),
-            "emulating": "avx2" if emulated() else "", "limits": {k: os.environ[k] for k in EMULATE_AVX2 if k in os.environ},
+            "emulating": emulated(), "limits": {k: os.environ[k] for k in EMULATIONS["avx2"] if k in os.environ},
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 

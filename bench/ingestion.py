@@ -73,7 +73,7 @@ def measure(ctx: Context, name: str, path: Path, keep_db: Path | None = None) ->
     floors.append(seconds)
     # The first floor's choice is pinned for the rest: on a busy machine the self-test of two processes
     # can choose differently, and the ratio is of one path against itself.
-    precision = {"torch-fp32": "fp32", "torch-bf16": "bf16", "onnx-int8": "int8"}[path_name]
+    precision = {"torch-fp32": "fp32", "torch-bf16": "bf16", "openvino-int8": "int8", "onnx-int8": "int8"}[path_name]
     ctx.log(f"  floor {len(texts) / floors[-1]:.1f} passages/s ({path_name}; pinned for the loads and floors below)")
     fp32 = run_load([path], ctx.work / "ingest" / f"{name}-fp32.db", precision="fp32")
     ctx.log(f"  load in fp32 {fp32['passages_added'] / fp32['seconds']:.1f} passages/s")

@@ -6,7 +6,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Row
+from bench.common import EMULATIONS, ROOT, Row, emulated_label
 
 DOC = ROOT / "docs" / "performance.md"
 MODULES = ["ingestion", "latency", "throughput", "loop_lag", "scale", "precision"]
@@ -38,14 +38,14 @@ def write(result: dict[str, Any], json_path: Path) -> Path:
     out += ["Notes in the table: 'report' rows have no goal; a ratio for latency is subject/baseline (lower is "
             "better), for rates subject/baseline (higher is better); loop lag is shown as p99/50 ms.", ""]
     out += _details(details)
-    if "avx2" in details:
-        out += ["## The same on the emulated AVX2 laptop", "",
-                "Rows marked [AVX2 emulated] in the table; the child run's details:", ""]
-        out += [line.replace("## Details", "") for line in _details(details["avx2"])]
+    for emulation in [e for e in EMULATIONS if e in details]:
+        out += [f"## The same on the emulated {emulation.upper()} laptop", "",
+                f"Rows marked {emulated_label(emulation).strip()} in the table; the child run's details:", ""]
+        out += [line.replace("## Details", "") for line in _details(details[emulation])]
     if NOTES.exists():
         out += [NOTES.read_text().strip(), ""]
     out += ["## Method", ""]
-    extra = [n for n in ("what_if", "first_run") if n in details or n in details.get("avx2", {})]
+    extra = [n for n in ("what_if", "first_run") if n in details or any(n in details.get(e, {}) for e in EMULATIONS)]
     for name in MODULES + extra:
         module = importlib.import_module(f"bench.{name}")
         doc = (module.__doc__ or "").strip()
@@ -54,7 +54,7 @@ def write(result: dict[str, Any], json_path: Path) -> Path:
     out += ["## Reproduce", "", "```sh",
             "bash bench/setup_peers.sh            # once: bench/.venvs/lc (langchain-milvus, the throughput peer)",
             ".venv/bin/python -m bench --quick    # smoke run, ~3 min",
-            ".venv/bin/python -m bench            # full run: this CPU, then torch limited to AVX2 (--cpu native,avx2)",
+            ".venv/bin/python -m bench            # full run: this CPU, then limited to AVX2 and to AVX2-VNNI",
             ".venv/bin/python -m bench --cpu native --only scale --scale-1m   # the 1M-passage point (~15 min, ~5 GB)",
             ".venv/bin/python -m bench --only first_run   # bash scripts/demo.sh's phases from a fresh clone",
             ".venv/bin/python -m bench --only precision --ndcg-full   # nDCG over the whole SciFact corpus",
@@ -142,7 +142,8 @@ def _details(d: dict[str, Any]) -> list[str]:
 
 def _cpu_lines(meta: dict[str, Any]) -> list[str]:
     lines = []
-    for label, cpu in (("CPU", meta.get("cpu_detail")), ("Emulated", (meta.get("avx2") or {}).get("cpu_detail"))):
+    classes = [("CPU", meta.get("cpu_detail"))] + [(f"Emulated {e}", (meta.get(e) or {}).get("cpu_detail")) for e in EMULATIONS]
+    for label, cpu in classes:
         if not cpu:
             continue
         limits = ", ".join(f"`{k}={v}`" for k, v in cpu["limits"].items())

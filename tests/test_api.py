@@ -127,8 +127,9 @@ def test_healthz_reports_milvus_rows_and_model(client: TestClient) -> None:
     body = client.get("/healthz").json()
     assert body["ok"] is True and body["milvus"] == "ok" and body["passages"] == 11
     assert body["model"] == "all-MiniLM-L6-v2"
-    assert body["embedding_path"] in ("torch-fp32", "torch-bf16", "onnx-int8") and body["embedding_path_reason"]
-    assert body["precision"] == {"torch-fp32": "fp32", "torch-bf16": "bf16", "onnx-int8": "int8"}[body["embedding_path"]]
+    precisions = {"torch-fp32": "fp32", "torch-bf16": "bf16", "openvino-int8": "int8", "onnx-int8": "int8"}
+    assert body["embedding_path"] in precisions and body["embedding_path_reason"]
+    assert body["precision"] == precisions[body["embedding_path"]]
     after, ranks = body["search_batches"], body["rrf_ranks"]
     # A hybrid question under RRF: one hybrid_search, its ranks read off the result or, where they
     # cannot be, from an ids-only keyword search (the batcher carries only the latter).

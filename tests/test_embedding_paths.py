@@ -1,5 +1,5 @@
-"""The paths that run the model (torch fp32/bf16, ONNX Runtime int8) and the start-up choice among them:
-with the real model and the real onnxruntime."""
+"""The paths that run the model (torch fp32/bf16, OpenVINO and ONNX Runtime int8) and the start-up choice
+among them: with the real model, the real onnxruntime and the real OpenVINO."""
 
 from __future__ import annotations
 
@@ -9,9 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa_app.embedding.cpu import CpuInfo, candidates, cpu_info, resolve_precision
+from qa_app.embedding import onnx_int8, openvino_int8
+from qa_app.embedding.cpu import CpuInfo, candidate_paths, candidates, cpu_info, resolve_precision
 from qa_app.embedding.encoder import DenseEncoder
-from qa_app.embedding.onnx_int8 import MODEL_FILE
+
+INT8_FILES = {"onnx-int8": onnx_int8.MODEL_FILE, "openvino-int8": openvino_int8.MODEL_FILE}
+# OpenVINO's int8 products need VNNI: on a CPU without it only ONNX Runtime's path runs (and is tested).
+INT8_PATHS = [pytest.param(name, marks=pytest.mark.skipif(name not in candidate_paths("int8"),
+                                                          reason=f"{name} needs VNNI, which this CPU lacks"))
+              for name in INT8_FILES]
 
 TEXTS = ["How do I cache method calls?", "Vitamin D deficiency and multiple sclerosis risk.",
          "The quick brown fox jumps over the lazy dog. " * 40, "x", "naïve 東京 café",
@@ -38,6 +44,22 @@ def test_auto_tries_bf16_only_where_the_cpu_multiplies_it(info: CpuInfo, expecte
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize("info,cap,expected", [
+    pytest.param(cpu("avx2", "avx512f", "avx512_vnni"), "", ("openvino-int8", "onnx-int8"), id="avx512-vnni"),
+    pytest.param(cpu("avx2", "avx_vnni"), "", ("openvino-int8", "onnx-int8"), id="avx-vnni-laptop"),
+    pytest.param(cpu("avx2", "fma"), "", ("onnx-int8",), id="avx2-only"),
+    pytest.param(cpu("avx2", "avx512f", "avx512_vnni"), "AVX2", ("onnx-int8",), id="capped-at-avx2"),
+    pytest.param(cpu("avx2", "avx_vnni", "avx512_vnni"), "AVX2_VNNI", ("openvino-int8", "onnx-int8"), id="capped-at-avx2-vnni"),
+    pytest.param(cpu("asimd", "asimddp", machine="aarch64"), "", ("onnx-int8",), id="arm"),
+])
+def test_int8_runs_on_openvino_only_where_onednn_may_use_vnni(info: CpuInfo, cap: str, expected: tuple[str, ...],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert candidate_paths("int8", info) == expected
+    assert candidate_paths("auto", info) == expected and candidate_paths("fp32", info) == ()
+
+
+@pytest.mark.unit
 def test_an_unknown_precision_is_refused_with_the_choices() -> None:
     with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16, int8"):
         candidates("fp16")
@@ -56,9 +78,9 @@ def int8_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
-@pytest.fixture(scope="module")
-def int8(int8_cache: Path) -> DenseEncoder:
-    return DenseEncoder.load("all-MiniLM-L6-v2", "int8", cache_dir=int8_cache)
+@pytest.fixture(scope="module", params=INT8_PATHS)
+def int8(request: pytest.FixtureRequest, int8_cache: Path) -> DenseEncoder:
+    return DenseEncoder.load("all-MiniLM-L6-v2", "int8", cache_dir=int8_cache, path=request.param)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +89,7 @@ def fp32() -> DenseEncoder:
 
 
 def test_int8_vectors_point_where_fp32_ones_do(int8: DenseEncoder, fp32: DenseEncoder) -> None:
-    assert (int8.path_name, int8.info.precision, int8.selection.path) == ("onnx-int8", "int8", "onnx-int8")
+    assert int8.path_name in INT8_FILES and (int8.info.precision, int8.selection.path) == ("int8", int8.path_name)
     vectors, reference = int8.encode(TEXTS), fp32.encode(TEXTS)
     assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS), 384)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
@@ -114,12 +136,18 @@ def test_int8_questions_from_several_threads_get_their_own_vectors(int8: DenseEn
 
 
 def test_the_int8_model_is_made_once_and_reused(int8: DenseEncoder, int8_cache: Path) -> None:
-    [made] = list(int8_cache.rglob(MODEL_FILE))
+    [made] = list(int8_cache.rglob(INT8_FILES[int8.path_name]))
     stamp = made.stat().st_mtime_ns
-    again = DenseEncoder.load("all-MiniLM-L6-v2", "int8", cache_dir=int8_cache)
-    assert again.path_name == "onnx-int8" and list(int8_cache.rglob(MODEL_FILE)) == [made]
+    again = DenseEncoder.load("all-MiniLM-L6-v2", "int8", cache_dir=int8_cache, path=int8.path_name)
+    assert again.path_name == int8.path_name and list(int8_cache.rglob(INT8_FILES[int8.path_name])) == [made]
     assert made.stat().st_mtime_ns == stamp
     assert list(made.parent.iterdir()) == [made]  # no half-written files left beside it
+
+
+def test_the_int8_path_this_cpu_chooses_is_the_first_that_runs(int8_cache: Path) -> None:
+    chosen = DenseEncoder.load("all-MiniLM-L6-v2", "int8", cache_dir=int8_cache)
+    assert chosen.path_name == candidate_paths("int8")[0]
+    assert [p.path for p in chosen.selection.probes] == ["torch-fp32", chosen.path_name]
 
 
 def test_int8_that_cannot_be_made_falls_back_to_fp32_and_says_why(tmp_path: Path) -> None:
@@ -127,9 +155,10 @@ def test_int8_that_cannot_be_made_falls_back_to_fp32_and_says_why(tmp_path: Path
     blocked.write_text("a file where the cache folder would go")
     encoder = DenseEncoder.load("all-MiniLM-L6-v2", "int8", cache_dir=blocked)
     assert (encoder.path_name, encoder.info.precision) == ("torch-fp32", "fp32")
-    assert encoder.selection.reason.startswith("fallback: onnx-int8 unavailable")
-    assert [p.path for p in encoder.selection.probes] == ["torch-fp32", "onnx-int8"]
-    assert encoder.selection.probes[1].verdict.startswith("unavailable")
+    tried = list(candidate_paths("int8"))
+    assert encoder.selection.reason.startswith(f"fallback: {tried[0]} unavailable")
+    assert [p.path for p in encoder.selection.probes] == ["torch-fp32", *tried]  # each int8 path, in order
+    assert all(p.verdict.startswith("unavailable") for p in encoder.selection.probes[1:])
     np.testing.assert_allclose(np.linalg.norm(encoder.encode(TEXTS[:2]), axis=1), 1.0, rtol=1e-5)
 
 
@@ -146,9 +175,8 @@ def test_auto_runs_a_path_that_agrees_with_fp32_and_records_the_self_test(encode
         assert chosen[0].mean_cosine is not None and chosen[0].mean_cosine >= 0.99
     # The choice follows the CPU's flags, never a timing: the candidates are tried in their order and the
     # first one that runs and agrees is kept, so every process on this machine picks the same path.
-    names = {"bf16": "torch-bf16", "int8": "onnx-int8"}
     tried = [p.path for p in selection.probes[1:]]
-    assert tried == [names[c] for c in candidates("auto")][: len(tried)]
+    assert tried == list(candidate_paths("auto"))[: len(tried)]
     assert all(p.verdict != "chosen" for p in selection.probes[1:-1])
     assert all(p.seconds is not None for p in selection.probes if not p.verdict.startswith("unavailable"))
 

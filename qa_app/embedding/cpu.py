@@ -37,6 +37,12 @@ class CpuInfo:
         return bool({"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"} & self.flags)
 
     @property
+    def vnni(self) -> bool:
+        """x86 int8 dot products (AVX-512 VNNI, AVX-VNNI, AMX) that oneDNN may use: not when
+        ONEDNN_MAX_CPU_ISA caps it below them. OpenVINO's dynamic quantization needs them."""
+        return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & self.flags) and not _onednn_capped_below_vnni()
+
+    @property
     def cpu_class(self) -> str:
         """A short name for the kind of CPU: amx, avx512-bf16, avx512-vnni, avx2, neon or baseline."""
         if self.bf16_matrix_units:  # not when oneDNN is capped below them: then the class it runs as
@@ -57,8 +63,19 @@ class CpuInfo:
 _ISAS_WITHOUT_BF16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI"}
 
 
+_ISAS_WITHOUT_VNNI = {"SSE41", "AVX", "AVX2", "AVX512_CORE"}
+
+
+def _onednn_cap() -> str:
+    return os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+
+
 def _onednn_capped_below_bf16() -> bool:
-    return os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper() in _ISAS_WITHOUT_BF16
+    return _onednn_cap() in _ISAS_WITHOUT_BF16
+
+
+def _onednn_capped_below_vnni() -> bool:
+    return _onednn_cap() in _ISAS_WITHOUT_VNNI
 
 
 @functools.cache
@@ -101,6 +118,20 @@ def candidates(precision: str, cpu: CpuInfo | None = None) -> tuple[str, ...]:
         return (precision,)
     cpu = cpu or cpu_info()
     return ("bf16", "int8") if cpu.bf16_matrix_units else ("int8",)
+
+
+def candidate_paths(precision: str, cpu: CpuInfo | None = None) -> tuple[str, ...]:
+    """The paths to try for `precision`, best first (torch-fp32 is the fallback and is not listed):
+    int8 runs on OpenVINO where the CPU has VNNI (finer activation scales: the quality gate holds), and
+    on ONNX Runtime everywhere else, or where OpenVINO cannot run."""
+    cpu = cpu or cpu_info()
+    names: list[str] = []
+    for candidate in candidates(precision, cpu):
+        if candidate == "bf16":
+            names.append("torch-bf16")
+        else:
+            names += ["openvino-int8", "onnx-int8"] if cpu.vnni else ["onnx-int8"]
+    return tuple(names)
 
 
 def resolve_precision(precision: str) -> str:

@@ -1,5 +1,5 @@
 """Dense embeddings with sentence-transformers, offline: the model, its token counting, and the path
-that runs it on this CPU (torch fp32 or bf16, or ONNX Runtime int8: see qa_app.embedding.paths)."""
+that runs it on this CPU (torch fp32 or bf16, OpenVINO or ONNX Runtime int8: see qa_app.embedding.paths)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class DenseEncoder:
     for this CPU at start-up (`selection` says which and why; `info.precision` is its arithmetic)."""
 
     def __init__(self, name: str, model: Any, precision: str = "fp32", *, folder: str | None = None,
-                 cache_dir: Path | None = None) -> None:
+                 cache_dir: Path | None = None, path: str | None = None) -> None:
         self.name = name
         self._model = model
         self._lock = threading.Lock()  # one passage batch at a time: the path already uses every core
@@ -51,12 +51,15 @@ class DenseEncoder:
         self._counter_lock = threading.Lock()
         self.path: EmbeddingPath
         self.selection: Selection
-        self.path, self.selection = choose_path(model, precision, folder=folder, cache_dir=cache_dir)
+        self.path, self.selection = choose_path(model, precision, folder=folder, cache_dir=cache_dir, only=path)
         self.precision = self.path.precision
         self.info = ModelInfo(name, int(model.get_embedding_dimension()), int(model.max_seq_length), self.precision)
 
     @classmethod
-    def load(cls, name: str, precision: str = "auto", *, cache_dir: Path | None = None) -> DenseEncoder:
+    def load(cls, name: str, precision: str = "auto", *, cache_dir: Path | None = None,
+             path: str | None = None) -> DenseEncoder:
+        """`name` (a packaged model, a folder or a cached hub id) on the path chosen for `precision`
+        (`path`: only that one, e.g. onnx-int8, for side-by-side measurements)."""
         # Weights come from packages, never from a hub: fail fast instead of retrying a network.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -67,16 +70,17 @@ class DenseEncoder:
         transformers_logging.disable_progress_bar()
         transformers_logging.set_verbosity_error()  # config notes (e.g. about training losses) are noise here
 
-        path = resolve_model(name)
+        folder = resolve_model(name)
         try:
-            model = SentenceTransformer(path, device="cpu")
+            model = SentenceTransformer(folder, device="cpu")
         except OSError as exc:
             raise ModelNotFound(f"cannot load embedding model {name!r}: {exc}") from None
-        return cls(name, model, precision, folder=path if Path(path).is_dir() else None, cache_dir=cache_dir)
+        return cls(name, model, precision, folder=folder if Path(folder).is_dir() else None, cache_dir=cache_dir,
+                   path=path)
 
     @property
     def path_name(self) -> str:
-        """The path that runs the model: torch-fp32, torch-bf16 or onnx-int8."""
+        """The path that runs the model: torch-fp32, torch-bf16, openvino-int8 or onnx-int8."""
         return self.path.name
 
     def count_tokens(self, text: str) -> int:

@@ -59,10 +59,12 @@ def _version(package: str) -> str:
         return "none"
 
 
-def model_key(model: Any, folder: str | None) -> str:
-    """A hash of the model's files (the folder it was loaded from; else its weights) and the recipe."""
-    digest = hashlib.sha256(RECIPE.encode())
-    for package in ("onnxruntime", "torch", "transformers"):
+def model_key(model: Any, folder: str | None, recipe: str = RECIPE,
+              packages: tuple[str, ...] = ("onnxruntime", "torch", "transformers")) -> str:
+    """A hash of the model's files (the folder it was loaded from; else its weights), the recipe and the
+    versions of the packages that make and run the file."""
+    digest = hashlib.sha256(recipe.encode())
+    for package in packages:
         digest.update(f"{package}={_version(package)}".encode())
     digest.update(str(model.max_seq_length).encode())
     files = sorted(p for p in Path(folder).rglob("*") if p.is_file()) if folder and Path(folder).is_dir() else []
@@ -107,7 +109,7 @@ def prepare(model: Any, folder: str | None, cache_dir: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as work:
         fp32 = Path(work) / "model.onnx"
-        _export(model, fp32)
+        export_pooled(model, fp32)
         exported = time.perf_counter()
         quantized = Path(work) / MODEL_FILE
         with warnings.catch_warnings():
@@ -128,7 +130,9 @@ def _feed_forward_outputs(path: Path) -> list[str]:
     return [n.name for n in graph.node if n.op_type == "MatMul" and "/output/dense/" in n.name and "/attention/" not in n.name]
 
 
-def _export(model: Any, path: Path) -> None:
+def export_pooled(model: Any, path: Path) -> None:
+    """The transformer, mean pooling and L2 normalisation as one ONNX graph (inputs input_ids and
+    attention_mask, output embedding), in fp32 whatever the caller's model holds."""
     import torch
 
     transformer = copy.deepcopy(model[0].auto_model).float().eval()  # the caller's model keeps its dtype
@@ -153,7 +157,7 @@ def _export(model: Any, path: Path) -> None:
                           output_names=["embedding"], dynamic_axes=axes, opset_version=17, dynamo=False)
 
 
-def _tokenizer(model: Any) -> Any:
+def text_tokenizer(model: Any) -> Any:
     """A private copy of the model's Rust tokenizer, truncating as sentence-transformers does; no padding
     (every text runs alone)."""
     backend = getattr(model.tokenizer, "backend_tokenizer", None)
@@ -182,8 +186,8 @@ class OnnxInt8Path:
         self.model_file = model_file
         self._passages = self._session(ort, model_file, threads)
         self._questions = self._session(ort, model_file, 1)
-        self._passage_tokenizer = _tokenizer(model)
-        self._question_tokenizer = _tokenizer(model)
+        self._passage_tokenizer = text_tokenizer(model)
+        self._question_tokenizer = text_tokenizer(model)
         self.dim = int(model.get_embedding_dimension())
         self._passage_lock = threading.Lock()
         self._question_lock = threading.Lock()  # for the tokenizer only: sessions run calls concurrently

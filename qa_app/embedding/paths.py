@@ -1,7 +1,9 @@
 """The ways this CPU can run the dense model, behind one interface, and the start-up choice among them.
 
 Paths: torch-fp32 (the reference, always there), torch-bf16 (bf16 products; packed oneDNN layers for
-questions, with their own fallbacks) and onnx-int8 (ONNX Runtime, int8 weights). `choose_path` tries
+questions, with their own fallbacks), openvino-int8 (OpenVINO, int8 products with activations quantized
+per token and channel group; CPUs with VNNI) and onnx-int8 (ONNX Runtime, int8 weights, one activation
+scale per tensor; any CPU). `choose_path` tries
 the candidates for the precision asked for (qa_app.embedding.cpu orders them by the CPU's flags) with
 a short self-test on a few probe texts: the first candidate that runs and whose vectors agree with fp32's
 is kept. Anything else falls back to fp32, with one log line saying why.
@@ -23,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from qa_app.embedding.cpu import candidates, check_precision, cpu_info
+from qa_app.embedding.cpu import candidate_paths, check_precision, cpu_info
 from qa_app.embedding.torch_path import TorchPath
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,7 @@ AGREEMENT = {"bf16": (0.999, 0.998), "int8": (0.99, 0.98)}
 class EmbeddingPath(Protocol):
     """One way of running the model. Both verbs return unit-length float32 vectors, a row per text."""
 
-    name: str  # torch-fp32, torch-bf16, onnx-int8
+    name: str  # torch-fp32, torch-bf16, openvino-int8, onnx-int8
     precision: str  # fp32, bf16, int8: what the fingerprint records
 
     def encode_passages(self, texts: list[str], batch_size: int) -> np.ndarray: ...
@@ -92,26 +94,30 @@ def _timed(encode: Callable[[list[str]], np.ndarray]) -> tuple[np.ndarray, float
     return vectors, time.perf_counter() - started
 
 
-def _build(precision: str, model: Any, folder: str | None, cache_dir: Path, threads: int) -> EmbeddingPath:
-    if precision == "bf16":
+def _build(name: str, model: Any, folder: str | None, cache_dir: Path, threads: int) -> EmbeddingPath:
+    if name == "torch-bf16":
         return TorchPath(copy.deepcopy(model), "bf16")  # its own copy: bf16 changes the weights' dtype
-    if precision == "int8":
-        from qa_app.embedding import onnx_int8
+    from qa_app.embedding import onnx_int8
 
-        try:
-            model_file = onnx_int8.prepare(model, folder, cache_dir)
-            return onnx_int8.OnnxInt8Path(model, model_file, threads)
-        except onnx_int8.Int8Unavailable:
-            raise
-        except Exception as exc:  # the exporter or the runtime refused this model or machine
-            raise onnx_int8.Int8Unavailable(f"{type(exc).__name__}: {exc}") from None
-    raise ValueError(f"no path for precision {precision!r}")
+    try:
+        if name == "openvino-int8":
+            from qa_app.embedding import openvino_int8
+
+            return openvino_int8.OpenVinoInt8Path(model, openvino_int8.prepare(model, folder, cache_dir), threads)
+        if name == "onnx-int8":
+            return onnx_int8.OnnxInt8Path(model, onnx_int8.prepare(model, folder, cache_dir), threads)
+    except onnx_int8.Int8Unavailable:
+        raise
+    except Exception as exc:  # the exporter or the runtime refused this model or machine
+        raise onnx_int8.Int8Unavailable(f"{type(exc).__name__}: {exc}") from None
+    raise ValueError(f"no path named {name!r}")
 
 
 def choose_path(model: Any, precision: str, *, folder: str | None = None, cache_dir: Path | None = None,
-                threads: int | None = None) -> tuple[EmbeddingPath, Selection]:
+                threads: int | None = None, only: str | None = None) -> tuple[EmbeddingPath, Selection]:
     """The path to run `model` with for `precision` (auto, fp32, bf16, int8), and why it was chosen.
-    `model` is a SentenceTransformer in fp32; the torch-fp32 path keeps it."""
+    `model` is a SentenceTransformer in fp32; the torch-fp32 path keeps it. `only` names the one path to
+    try (the benchmark compares the int8 paths side by side), still falling back to fp32."""
     import torch
 
     from qa_app.embedding.onnx_int8 import default_cache_dir
@@ -120,7 +126,7 @@ def choose_path(model: Any, precision: str, *, folder: str | None = None, cache_
     check_precision(precision)
     cpu = cpu_info()
     fp32 = TorchPath(model, "fp32")
-    tried = candidates(precision)
+    tried = (only,) if only else candidate_paths(precision)
 
     def chosen(path: EmbeddingPath, reason: str, probes: list[Probe]) -> tuple[EmbeddingPath, Selection]:
         selection = Selection(precision, path.name, path.precision, cpu.model, cpu.cpu_class, reason, tuple(probes),
@@ -133,10 +139,9 @@ def choose_path(model: Any, precision: str, *, folder: str | None = None, cache_
     reference, fp32_seconds = _timed(lambda texts: fp32.encode_passages(texts, len(texts)))
     probes = [Probe(fp32.name, round(fp32_seconds, 4), 1.0, 1.0, "reference")]
     reasons: list[str] = []
-    for candidate in tried:
-        name = {"bf16": "torch-bf16", "int8": "onnx-int8"}[candidate]
+    for name in tried:
         try:
-            path = _build(candidate, model, folder, cache_dir or default_cache_dir(),
+            path = _build(name, model, folder, cache_dir or default_cache_dir(),
                           threads or torch.get_num_threads())
             encode = path.encode_passages
             vectors, seconds = _timed(lambda texts: encode(texts, len(texts)))
@@ -147,7 +152,7 @@ def choose_path(model: Any, precision: str, *, folder: str | None = None, cache_
             continue
         cosines = np.sum(vectors * reference, axis=1)
         mean, low = float(cosines.mean()), float(cosines.min())
-        need_mean, need_min = AGREEMENT[candidate]
+        need_mean, need_min = AGREEMENT[path.precision]
         if mean < need_mean or low < need_min:
             verdict = f"disagrees with fp32 (cosine mean {mean:.4f}, min {low:.4f})"
         else:

@@ -23,7 +23,7 @@ sets = [P.scifact_set(ctx), P.pydocs_set(ctx)]
 model = fp32.path.model if hasattr(fp32.path, 'model') else fp32._model
 base = WORK / 'model.onnx'
 if not base.exists():
-    O._export(model, base)
+    O.export_pooled(model, base)
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 names = [n.name for n in onnx.load(str(base), load_external_data=False).graph.node if n.op_type == 'MatMul']
