@@ -32,11 +32,6 @@ class CpuInfo:
         return bool({"amx_bf16", "avx512_bf16"} & self.flags) and not _onednn_capped_below_bf16()
 
     @property
-    def int8_dot_products(self) -> bool:
-        """VNNI (x86) or dot-product instructions (ARM): int8 products accumulate in one instruction."""
-        return bool({"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"} & self.flags)
-
-    @property
     def vnni(self) -> bool:
         """x86 int8 dot products (AVX-512 VNNI, AVX-VNNI, AMX) that oneDNN may use: not when
         ONEDNN_MAX_CPU_ISA caps it below them. OpenVINO's dynamic quantization needs them."""

@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,19 +106,30 @@ def prepare(model: Any, folder: str | None, cache_dir: Path) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic  # type: ignore[import-untyped]
     except ImportError as exc:
         raise Int8Unavailable(f"the int8 path needs onnxruntime and onnx: {exc}") from None
+
+    def quantize(fp32: Path, quantized: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # notes that the model was not pre-processed: it needs none here
+            quantize_dynamic(str(fp32), str(quantized), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                             per_channel=True, reduce_range=True, nodes_to_exclude=_feed_forward_outputs(fp32))
+
+    return made_once(model, target, quantize, "int8 model")
+
+
+def made_once(model: Any, target: Path, convert: Callable[[Path, Path], object], what: str) -> Path:
+    """`target`: `model` exported (export_pooled) and `convert`ed (fp32 file -> target file) in a scratch
+    folder beside it, then moved into place whole. Another process starting at once reads a whole file or
+    none; the caller has already found that `target` does not exist."""
     started = time.perf_counter()
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as work:
         fp32 = Path(work) / "model.onnx"
         export_pooled(model, fp32)
         exported = time.perf_counter()
-        quantized = Path(work) / MODEL_FILE
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # notes that the model was not pre-processed: it needs none here
-            quantize_dynamic(str(fp32), str(quantized), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
-                             per_channel=True, reduce_range=True, nodes_to_exclude=_feed_forward_outputs(fp32))
-        os.replace(quantized, target)  # atomic: another process starting at once reads a whole file or none
-    log.info("int8 model made in %.1f s (export %.1f s): %s", time.perf_counter() - started, exported - started, target)
+        made = Path(work) / target.name
+        convert(fp32, made)
+        os.replace(made, target)
+    log.info("%s made in %.1f s (export %.1f s): %s", what, time.perf_counter() - started, exported - started, target)
     return target
 
 

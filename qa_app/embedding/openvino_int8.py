@@ -17,19 +17,13 @@ them (qa_app.embedding.cpu), and OpenVINO, being oneDNN inside, honours ONEDNN_M
 
 from __future__ import annotations
 
-import logging
-import os
-import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qa_app.embedding.onnx_int8 import Int8Unavailable, check_exportable, export_pooled, model_key, text_tokenizer
-
-log = logging.getLogger(__name__)
+from qa_app.embedding.onnx_int8 import Int8Unavailable, check_exportable, made_once, model_key, text_tokenizer
 
 GROUP_SIZE = 32  # input channels that share one activation scale (per token)
 RECIPE = ("minilm-ov-int8-v1: opset 17, mean pooling + L2 in the graph, every MatMul weight int8 symmetric per "
@@ -49,16 +43,7 @@ def prepare(model: Any, folder: str | None, cache_dir: Path) -> Path:
         / MODEL_FILE
     if target.exists():
         return target
-    started = time.perf_counter()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as work:
-        fp32 = Path(work) / "model.onnx"
-        export_pooled(model, fp32)
-        made = Path(work) / MODEL_FILE
-        int8_weights(fp32, made)
-        os.replace(made, target)  # atomic: another process starting at once reads a whole file or none
-    log.info("OpenVINO int8 model made in %.1f s: %s", time.perf_counter() - started, target)
-    return target
+    return made_once(model, target, int8_weights, "OpenVINO int8 model")
 
 
 def int8_weights(source: Path, target: Path) -> int:
