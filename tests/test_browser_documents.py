@@ -24,14 +24,18 @@ QUESTION = "which settings are read from the environment?"
 
 # Every text the progress list shows, in order: a MutationObserver set before the drop sees each
 # state, however quickly the events come.
+# Every text a state took, in order. The observer runs after the task that made the changes, and one
+# chunk of the stream can carry several events handled in one task: reading textContent then would see
+# only the last of them. Each assignment adds a new text node, and the record keeps it with its text
+# (a row is added with an empty state, then given its text, so that text is such a record too).
 WATCH_PROGRESS = """() => {
   window.seenStates = [];
   new MutationObserver(records => {
     for (const record of records) {
       const target = record.target.nodeType === 1 ? record.target : record.target.parentElement;
-      if (target && target.classList.contains("state")) window.seenStates.push(target.textContent);
-      for (const node of record.addedNodes) {
-        if (node.nodeType === 1) for (const state of node.querySelectorAll(".state")) window.seenStates.push(state.textContent);
+      if (target && target.classList.contains("state")) {
+        if (record.type === "characterData") window.seenStates.push(record.target.data);
+        for (const node of record.addedNodes) if (node.nodeType === 3) window.seenStates.push(node.data);
       }
     }
   }).observe(document.getElementById("upload-progress"), {childList: true, subtree: true, characterData: true});
