@@ -1,19 +1,22 @@
 """The model in int8 through ONNX Runtime, for CPUs without bf16 matrix units.
 
-The transformer, mean pooling and normalisation are exported once with `torch.onnx.export`, the
-MatMul weights quantized with `onnxruntime.quantization.quantize_dynamic` (int8 weights per output
-channel, activations quantized per call), and the file is kept under a cache folder named by a hash
-of the model's files and of this recipe: made on first use, reused by every later start.
+The transformer, mean pooling and normalisation are exported once with `torch.onnx.export`, and every
+MatMul with a weight becomes ONNX Runtime's `MatMulNBits` (com.microsoft) with 8-bit weights: symmetric,
+one scale per block of `BLOCK` input channels of each output column. With `accuracy_level` 4 ONNX
+Runtime quantizes the input as it runs, per token and per block of the same channels, and multiplies
+in int8 (its MLAS kernels for AVX2, AVX2-VNNI, AVX-512 and ARM). The file is kept under a cache folder
+named by a hash of the model's files and of this recipe: made on first use, reused by every later start.
 
-Choices, each measured (docs/performance.md, bench/precision.py):
-- per channel: one scale per tensor drops the cosine to fp32 to ~0.94; per channel keeps it ~0.99;
-- MatMul only: the embedding tables stay float (quantizing the Gather costs quality, not time);
-- the feed-forward output projections (1536 -> 384, one a layer, 6 of the 36 weight products) stay fp32:
-  their input, after GELU, is skewed, and quantizing it cost 0.008 of dense nDCG@10 on the Python-docs dev
-  set (under the 0.005 gate); kept in fp32 the quality is fp32's, for ~10% of the int8 speed;
-- 7-bit weights (`reduce_range`): ONNX Runtime's AVX2 kernel (no VNNI) adds pairs of u8 x s8 products
-  in 16 bits, which overflow with full 8-bit weights; with 7 bits every x86 kernel computes the same
-  integers, so the vectors, and the quality measured on any machine, are the same on every CPU class.
+Choices, each measured (docs/research/precision, bench/precision.py):
+- scales per token and block, not per tensor: the earlier recipe (quantize_dynamic: one activation
+  scale per call, int8 weights per output channel, 7 bits, the feed-forward output projections in fp32)
+  let BERT's outlier channels and tokens cost resolution everywhere: cosine to fp32 0.997, SciFact dev
+  nDCG@10 -0.0066 (outside the 0.005 gate). Per block, every product is int8 and the cosine is ~0.9996;
+- blocks of 32: finer blocks cost speed, coarser ones quality (64: cosine 0.9995, 128: 0.9991);
+- the embedding tables stay float (a Gather, not a MatMul: quantizing it costs quality, not time);
+- ONNX Runtime picks its kernels from the CPU's own flags and cannot be limited, so the benchmark's
+  "AVX2" class runs this path on the machine's own kernels; on a plain-AVX2 CPU other kernels run
+  (docs/performance.md says so beside the figures).
 
 The tokenizer stays the model's fast tokenizer (its Rust backend, set as sentence-transformers sets it).
 """
@@ -37,8 +40,9 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-RECIPE = ("minilm-int8-v2: opset 17, mean pooling + L2 in the graph, MatMul QInt8 per channel, reduce_range, "
-          "feed-forward output projections in fp32")
+BLOCK = 32  # input channels that share a weight scale, and (per token) an activation scale
+RECIPE = ("minilm-int8-v3: opset 17, mean pooling + L2 in the graph, every MatMul as MatMulNBits, 8-bit symmetric "
+          f"weights in blocks of {BLOCK}, activations quantized per token and block (accuracy_level 4)")
 MODEL_FILE = "model.int8.onnx"
 
 
@@ -102,18 +106,11 @@ def prepare(model: Any, folder: str | None, cache_dir: Path) -> Path:
     if target.exists():
         return target
     try:
+        import onnx  # noqa: F401
         import onnxruntime  # type: ignore[import-untyped]  # noqa: F401  (fail before the export if it is missing)
-        from onnxruntime.quantization import QuantType, quantize_dynamic  # type: ignore[import-untyped]
     except ImportError as exc:
         raise Int8Unavailable(f"the int8 path needs onnxruntime and onnx: {exc}") from None
-
-    def quantize(fp32: Path, quantized: Path) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # notes that the model was not pre-processed: it needs none here
-            quantize_dynamic(str(fp32), str(quantized), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
-                             per_channel=True, reduce_range=True, nodes_to_exclude=_feed_forward_outputs(fp32))
-
-    return made_once(model, target, quantize, "int8 model")
+    return made_once(model, target, block_int8, "int8 model")
 
 
 def made_once(model: Any, target: Path, convert: Callable[[Path, Path], object], what: str) -> Path:
@@ -133,13 +130,43 @@ def made_once(model: Any, target: Path, convert: Callable[[Path, Path], object],
     return target
 
 
-def _feed_forward_outputs(path: Path) -> list[str]:
-    """The MatMul nodes of each layer's feed-forward output projection (BERT names them
-    layer.N/output/dense; the attention's own output projection is layer.N/attention/output/dense)."""
+def block_int8(source: Path, target: Path, block: int = BLOCK) -> int:
+    """`source` with each MatMul whose weight W [K, N] is a constant replaced by MatMulNBits: per output
+    column n and block b of `block` input channels, scale = max |W[b, n]| / 127 and the weight stored as
+    round(W / scale) + 128 (the operator's default zero point for 8 bits), laid out [N, blocks, block].
+    Returns how many were replaced."""
     import onnx
+    from onnx import helper, numpy_helper
 
-    graph = onnx.load(str(path), load_external_data=False).graph
-    return [n.name for n in graph.node if n.op_type == "MatMul" and "/output/dense/" in n.name and "/attention/" not in n.name]
+    graph_model = onnx.load(str(source))
+    graph = graph_model.graph
+    weights = {init.name: init for init in graph.initializer}
+    nodes, converted = [], 0
+    for node in graph.node:
+        name = node.input[1] if node.op_type == "MatMul" and len(node.input) == 2 else ""
+        w = numpy_helper.to_array(weights[name]).astype(np.float32) if name in weights else None
+        if w is None or w.ndim != 2:
+            nodes.append(node)
+            continue
+        k, n = w.shape
+        blocks = -(-k // block)
+        columns = np.pad(w.T, ((0, 0), (0, blocks * block - k))).reshape(n, blocks, block)
+        scale = np.abs(columns).max(axis=2) / 127.0
+        scale[scale == 0] = 1.0
+        quantized = (np.clip(np.rint(columns / scale[:, :, None]), -127, 127) + 128).astype(np.uint8)
+        graph.initializer.remove(weights.pop(name))
+        graph.initializer.extend([numpy_helper.from_array(quantized, f"{name}_q8"),
+                                  numpy_helper.from_array(scale.reshape(-1).astype(np.float32), f"{name}_scales")])
+        nodes.append(helper.make_node("MatMulNBits", [node.input[0], f"{name}_q8", f"{name}_scales"], list(node.output),
+                                      name=node.name, domain="com.microsoft", K=k, N=n, bits=8, block_size=block,
+                                      accuracy_level=4))
+        converted += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    if not any(o.domain == "com.microsoft" for o in graph_model.opset_import):
+        graph_model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    onnx.save(graph_model, str(target))
+    return converted
 
 
 def export_pooled(model: Any, path: Path) -> None:
@@ -223,10 +250,8 @@ class OnnxInt8Path:
         return np.asarray(vectors, dtype=np.float32)
 
     def encode_passages(self, texts: list[str], batch_size: int) -> np.ndarray:
-        """One model call per text, whatever `batch_size` asks: activations are quantized per call, so a
-        batch would make a text's vector depend on the texts beside it (cosine ~0.97-0.99 between
-        batchings); alone, the same text always gets the same vector. It is also faster: no padding, and
-        one text's activations stay in the core's cache (docs/performance.md)."""
+        """One model call per text, whatever `batch_size` asks: no padding is computed, and one text's
+        activations stay in the core's cache (docs/performance.md)."""
         with self._passage_lock:
             encodings = self._passage_tokenizer.encode_batch(texts)
         if not encodings:
