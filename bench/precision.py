@@ -7,8 +7,8 @@ start-up self-test checks agreement only). Speed: the passages of the SciFact in
 each path in turn, rounds rotating the order (`speed_rounds`); the rate is the median over rounds. Question
 p50: one SciFact question at a time through `encode_questions` on a one-core worker thread (as the app's
 question threads run), blocks of questions per path, rotating. Quality (on every CPU class: OpenVINO's int8
-kernels give slightly different vectors on AVX-512 and AVX2-VNNI; ONNX Runtime's 7-bit recipe gives the same
-on every x86 class, see qa_app/embedding/onnx_int8.py): dense retrieval, nDCG@10 by
+kernels give slightly different vectors on AVX-512 and AVX2-VNNI; ONNX Runtime cannot be limited, so its
+figures are its own kernels' on every class, see qa_app/embedding/onnx_int8.py): dense retrieval, nDCG@10 by
 qa_app.evaluation; SciFact dev (binary qrels; documents = title + " " + text, truncated at the model's 256
 tokens) over the judged documents plus a sample of the others (`--ndcg-full`: the whole corpus); Python-docs
 dev (data/eval/python-docs, graded qrels over /usr/share/doc/python3.11/html: each page's passages made by

@@ -44,18 +44,22 @@ def test_auto_tries_bf16_only_where_the_cpu_multiplies_it(info: CpuInfo, expecte
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("info,cap,expected", [
-    pytest.param(cpu("avx2", "avx512f", "avx512_vnni"), "", ("openvino-int8", "onnx-int8"), id="avx512-vnni"),
-    pytest.param(cpu("avx2", "avx_vnni"), "", ("openvino-int8", "onnx-int8"), id="avx-vnni-laptop"),
-    pytest.param(cpu("avx2", "fma"), "", ("onnx-int8",), id="avx2-only"),
-    pytest.param(cpu("avx2", "avx512f", "avx512_vnni"), "AVX2", ("onnx-int8",), id="capped-at-avx2"),
-    pytest.param(cpu("avx2", "avx_vnni", "avx512_vnni"), "AVX2_VNNI", ("openvino-int8", "onnx-int8"), id="capped-at-avx2-vnni"),
-    pytest.param(cpu("asimd", "asimddp", machine="aarch64"), "", ("onnx-int8",), id="arm"),
+@pytest.mark.parametrize("info,cap,expected,cpu_class", [
+    pytest.param(cpu("avx2", "avx512f", "avx512_vnni"), "", ("openvino-int8", "onnx-int8"), "avx512-vnni", id="avx512-vnni"),
+    pytest.param(cpu("avx2", "avx_vnni"), "", ("openvino-int8", "onnx-int8"), "avx2-vnni", id="avx-vnni-laptop"),
+    pytest.param(cpu("avx2", "fma"), "", ("onnx-int8",), "avx2", id="avx2-only"),
+    pytest.param(cpu("avx2", "avx512f", "avx512_vnni"), "AVX2", ("onnx-int8",), "avx2", id="capped-at-avx2"),
+    pytest.param(cpu("avx2", "avx512f", "avx512_vnni"), "AVX512_CORE", ("onnx-int8",), "avx512", id="capped-at-avx512"),
+    pytest.param(cpu("avx2", "avx_vnni", "avx512_vnni"), "AVX2_VNNI", ("openvino-int8", "onnx-int8"), "avx2-vnni",
+                 id="capped-at-avx2-vnni"),
+    pytest.param(cpu("asimd", "asimddp", machine="aarch64"), "", ("onnx-int8",), "neon", id="arm"),
 ])
 def test_int8_runs_on_openvino_only_where_onednn_may_use_vnni(info: CpuInfo, cap: str, expected: tuple[str, ...],
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+                                                              cpu_class: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The paths, and the class named in /healthz and the benchmark, follow the flags and oneDNN's cap."""
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
     assert candidate_paths("int8", info) == expected
+    assert info.cpu_class == cpu_class
     assert candidate_paths("auto", info) == expected and candidate_paths("fp32", info) == ()
 
 
@@ -69,7 +73,8 @@ def test_an_unknown_precision_is_refused_with_the_choices() -> None:
 @pytest.mark.unit
 def test_this_cpu_is_described_by_the_system() -> None:
     info = cpu_info()
-    assert info.model and info.cpu_class in ("amx", "avx512-bf16", "avx512-vnni", "avx2", "neon", "baseline")
+    assert info.model and info.cpu_class in ("amx", "avx512-bf16", "avx512-vnni", "avx2-vnni", "avx512", "avx2", "neon",
+                                             "baseline")
     assert set(info.shown_flags()) <= info.flags
 
 

@@ -39,12 +39,16 @@ class CpuInfo:
 
     @property
     def cpu_class(self) -> str:
-        """A short name for the kind of CPU: amx, avx512-bf16, avx512-vnni, avx2, neon or baseline."""
-        if self.bf16_matrix_units:  # not when oneDNN is capped below them: then the class it runs as
+        """A short name for the kind of CPU: amx, avx512-bf16, avx512-vnni, avx2-vnni, avx512, avx2, neon or
+        baseline; under ONEDNN_MAX_CPU_ISA, the class oneDNN is allowed to run as."""
+        if self.bf16_matrix_units:
             return "amx" if "amx_bf16" in self.flags else "avx512-bf16"
-        if "avx512_vnni" in self.flags:
-            return "avx512-vnni"
-        if "avx2" in self.flags:
+        cap = _onednn_cap()
+        if self.vnni:
+            return "avx512-vnni" if "avx512_vnni" in self.flags and cap != "AVX2_VNNI" else "avx2-vnni"
+        if "avx512f" in self.flags and cap not in _ISAS_BELOW_AVX512:
+            return "avx512"
+        if "avx2" in self.flags and cap not in ("SSE41", "AVX"):
             return "avx2"
         if self.machine in ("aarch64", "arm64"):
             return "neon"
@@ -59,6 +63,7 @@ _ISAS_WITHOUT_BF16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX51
 
 
 _ISAS_WITHOUT_VNNI = {"SSE41", "AVX", "AVX2", "AVX512_CORE"}
+_ISAS_BELOW_AVX512 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI"}
 
 
 def _onednn_cap() -> str:
