@@ -26,7 +26,7 @@ import numpy as np
 from qa_app.embedding.onnx_int8 import Int8Unavailable, check_exportable, made_once, model_key, text_tokenizer
 
 GROUP_SIZE = 32  # input channels that share one activation scale (per token)
-RECIPE = ("minilm-ov-int8-v1: opset 17, mean pooling + L2 in the graph, every MatMul weight int8 symmetric per "
+RECIPE = ("minilm-ov-int8-v2: opset 17, eager attention, mean pooling + L2 in the graph, every MatMul weight int8 symmetric per "
           f"output channel, activations quantized by OpenVINO per token in groups of {GROUP_SIZE}")
 MODEL_FILE = "model.int8-weights.onnx"
 
