@@ -23,7 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from qa_app.embedding.onnx_int8 import Int8Unavailable, check_exportable, made_once, model_key, text_tokenizer
+from qa_app.embedding.onnx_int8 import (
+    Int8Unavailable,
+    check_exportable,
+    made_once,
+    model_key,
+    rewrite_weight_matmuls,
+    text_tokenizer,
+)
 
 GROUP_SIZE = 32  # input channels that share one activation scale (per token)
 RECIPE = ("minilm-ov-int8-v2: opset 17, eager attention, mean pooling + L2 in the graph, every MatMul weight int8 symmetric per "
@@ -49,32 +56,18 @@ def prepare(model: Any, folder: str | None, cache_dir: Path) -> Path:
 def int8_weights(source: Path, target: Path) -> int:
     """`source` with each MatMul's float weight W [in, out] stored as int8 and one scale per output
     column: MatMul(x, DequantizeLinear(Wq, scale, axis=1)). Returns how many were converted."""
-    import onnx
     from onnx import helper, numpy_helper
 
-    graph_model = onnx.load(str(source))
-    graph = graph_model.graph
-    weights = {init.name: init for init in graph.initializer}
-    nodes, converted = [], 0
-    for node in graph.node:
-        name = node.input[1] if node.op_type == "MatMul" and len(node.input) == 2 else ""
-        if name in weights:
-            w = numpy_helper.to_array(weights[name]).astype(np.float32)
-            scale = np.abs(w).max(axis=0) / 127.0
-            scale[scale == 0] = 1.0
-            quantized = np.clip(np.rint(w / scale), -127, 127).astype(np.int8)
-            graph.initializer.remove(weights.pop(name))
-            graph.initializer.extend([numpy_helper.from_array(quantized, f"{name}_int8"),
-                                      numpy_helper.from_array(scale.astype(np.float32), f"{name}_scale")])
-            nodes.append(helper.make_node("DequantizeLinear", [f"{name}_int8", f"{name}_scale"], [name], axis=1,
-                                          name=f"{node.name}_dequantize"))
-            converted += 1
-        nodes.append(node)
-    del graph.node[:]
-    graph.node.extend(nodes)
-    onnx.checker.check_model(graph_model)
-    onnx.save(graph_model, str(target))
-    return converted
+    def rewrite(node: Any, name: str, w: np.ndarray) -> tuple[list[Any], list[Any]]:
+        scale = np.abs(w).max(axis=0) / 127.0
+        scale[scale == 0] = 1.0
+        quantized = np.clip(np.rint(w / scale), -127, 127).astype(np.int8)
+        dequantize = helper.make_node("DequantizeLinear", [f"{name}_int8", f"{name}_scale"], [name], axis=1,
+                                      name=f"{node.name}_dequantize")
+        return [dequantize, node], [numpy_helper.from_array(quantized, f"{name}_int8"),
+                                    numpy_helper.from_array(scale.astype(np.float32), f"{name}_scale")]
+
+    return rewrite_weight_matmuls(source, target, rewrite)
 
 
 class OpenVinoInt8Path:
