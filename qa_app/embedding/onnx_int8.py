@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib.metadata
+import itertools
 import logging
 import os
 import tempfile
@@ -275,8 +276,8 @@ class OnnxInt8Path:
 
     def encode_passages(self, texts: list[str], batch_size: int) -> np.ndarray:
         """One model call per text, whatever `batch_size` asks: no padding is computed, and one text's
-        activations stay in the core's cache (docs/performance.md). The texts are dealt out in turn to
-        the worker threads."""
+        activations stay in the core's cache (docs/performance.md). The worker threads take the texts in
+        turn, each the next one as it is free."""
         with self._passage_lock:
             encodings = self._passage_tokenizer.encode_batch(texts)
         vectors = np.zeros((len(encodings), self.dim), dtype=np.float32)
@@ -285,11 +286,13 @@ class OnnxInt8Path:
                 vectors[i] = self._run(self._session, [encoding])[0]
             return vectors
 
-        def embed_share(start: int) -> None:
-            for i in range(start, len(encodings), self.threads):
+        todo = itertools.count()  # each worker takes the next text when it is free: lengths differ
+
+        def embed_until_done(_: int) -> None:
+            while (i := next(todo)) < len(encodings):
                 vectors[i] = self._run(self._session, [encodings[i]])[0]
 
-        list(self._workers.map(embed_share, range(self.threads)))
+        list(self._workers.map(embed_until_done, range(self.threads)))
         return vectors
 
     def encode_questions(self, texts: list[str]) -> np.ndarray:
