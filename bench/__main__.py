@@ -29,6 +29,7 @@ from bench.common import (
     ROOT,
     Context,
     Row,
+    can_emulate,
     cpu_description,
     emulated,
     emulated_label,
@@ -64,6 +65,12 @@ def main() -> None:
     unknown = [c for c in classes if c != "native" and c not in EMULATIONS]
     if unknown:
         parser.error(f"--cpu: unknown class {', '.join(unknown)} (native, {', '.join(EMULATIONS)})")
+    missing = [c for c in classes if c in EMULATIONS and not can_emulate(c)]
+    if missing:  # a cap names the instructions oneDNN may use; it cannot add ones the CPU lacks
+        print(f"--cpu: this CPU cannot run as {', '.join(missing)} (no AVX-VNNI): skipped", file=sys.stderr)
+        classes = [c for c in classes if c not in missing]
+        if not classes:
+            parser.exit(2, "--cpu: no class left to run\n")
     if len(classes) == 1 and classes[0] in EMULATIONS and not emulated():
         # the limits must be set before torch starts: start again under them
         os.execve(sys.executable, [sys.executable, "-m", "bench", *sys.argv[1:]], {**os.environ, **EMULATIONS[classes[0]]})

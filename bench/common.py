@@ -43,6 +43,14 @@ EMULATIONS = {
 }
 
 
+def can_emulate(name: str) -> bool:
+    """Whether this CPU has what the emulated class runs (AVX-VNNI for avx2-vnni; AVX2 for both)."""
+    from qa_app.embedding.cpu import cpu_info
+
+    needed = {"avx2-vnni": {"avx2", "avx_vnni"}}.get(name, {"avx2"})
+    return needed <= cpu_info().flags
+
+
 def emulated() -> str:
     """The CPU class this process emulates (`python -m bench --cpu avx2`), or "" on the CPU as it is."""
     return next((name for name, limits in EMULATIONS.items()

@@ -52,6 +52,8 @@ def test_auto_tries_bf16_only_where_the_cpu_multiplies_it(info: CpuInfo, expecte
     pytest.param(cpu("avx2", "avx512f", "avx512_vnni"), "AVX512_CORE", ("onnx-int8",), "avx512", id="capped-at-avx512"),
     pytest.param(cpu("avx2", "avx_vnni", "avx512_vnni"), "AVX2_VNNI", ("openvino-int8", "onnx-int8"), "avx2-vnni",
                  id="capped-at-avx2-vnni"),
+    pytest.param(cpu("avx2", "avx512f", "avx512_vnni"), "AVX2_VNNI", ("onnx-int8",), "avx2",
+                 id="capped-at-avx2-vnni-without-avx-vnni"),
     pytest.param(cpu("asimd", "asimddp", machine="aarch64"), "", ("onnx-int8",), "neon", id="arm"),
 ])
 def test_int8_runs_on_openvino_only_where_onednn_may_use_vnni(info: CpuInfo, cap: str, expected: tuple[str, ...],

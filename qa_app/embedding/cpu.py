@@ -34,7 +34,10 @@ class CpuInfo:
     @property
     def vnni(self) -> bool:
         """x86 int8 dot products (AVX-512 VNNI, AVX-VNNI, AMX) that oneDNN may use: not when
-        ONEDNN_MAX_CPU_ISA caps it below them. OpenVINO's dynamic quantization needs them."""
+        ONEDNN_MAX_CPU_ISA caps it below them, nor when it caps it at AVX2_VNNI on a CPU without AVX-VNNI
+        (one with AVX-512 VNNI only: oneDNN then runs plain AVX2). OpenVINO's dynamic quantization needs them."""
+        if _onednn_cap() == "AVX2_VNNI":
+            return "avx_vnni" in self.flags
         return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & self.flags) and not _onednn_capped_below_vnni()
 
     @property
@@ -46,7 +49,7 @@ class CpuInfo:
         cap = _onednn_cap()
         if self.vnni:
             return "avx512-vnni" if "avx512_vnni" in self.flags and cap != "AVX2_VNNI" else "avx2-vnni"
-        if "avx512f" in self.flags and cap not in _ISAS_BELOW_AVX512:
+        if "avx512f" in self.flags and cap not in _ISAS_BELOW_AVX512 | {"AVX2_VNNI"}:
             return "avx512"
         if "avx2" in self.flags and cap not in ("SSE41", "AVX"):
             return "avx2"
