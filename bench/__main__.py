@@ -29,11 +29,11 @@ from bench.common import (
     ROOT,
     Context,
     Row,
-    can_emulate,
     cpu_description,
     emulated,
     emulated_label,
     load_average,
+    missing_flags,
     python_info,
 )
 
@@ -65,9 +65,10 @@ def main() -> None:
     unknown = [c for c in classes if c != "native" and c not in EMULATIONS]
     if unknown:
         parser.error(f"--cpu: unknown class {', '.join(unknown)} (native, {', '.join(EMULATIONS)})")
-    missing = [c for c in classes if c in EMULATIONS and not can_emulate(c)]
-    if missing:  # a cap names the instructions oneDNN may use; it cannot add ones the CPU lacks
-        print(f"--cpu: this CPU cannot run as {', '.join(missing)} (no AVX-VNNI): skipped", file=sys.stderr)
+    missing = {c: missing_flags(c) for c in classes if c in EMULATIONS and missing_flags(c)}
+    for name, flags in missing.items():
+        print(f"--cpu: this CPU cannot run as {name} (no {', '.join(sorted(flags))}): skipped", file=sys.stderr)
+    if missing:
         classes = [c for c in classes if c not in missing]
         if not classes:
             parser.exit(2, "--cpu: no class left to run\n")

@@ -43,12 +43,15 @@ EMULATIONS = {
 }
 
 
-def can_emulate(name: str) -> bool:
-    """Whether this CPU has what the emulated class runs (AVX-VNNI for avx2-vnni; AVX2 for both)."""
+# The CPU flags each emulated class needs: a cap names the instructions oneDNN may use, it adds none.
+EMULATION_FLAGS = {"avx2": {"avx2"}, "avx2-vnni": {"avx2", "avx_vnni"}}
+
+
+def missing_flags(name: str) -> set[str]:
+    """The flags this CPU lacks to run as the emulated class `name` (none: it can)."""
     from qa_app.embedding.cpu import cpu_info
 
-    needed = {"avx2-vnni": {"avx2", "avx_vnni"}}.get(name, {"avx2"})
-    return needed <= cpu_info().flags
+    return EMULATION_FLAGS[name] - cpu_info().flags
 
 
 def emulated() -> str:

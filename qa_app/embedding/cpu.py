@@ -49,9 +49,9 @@ class CpuInfo:
         cap = _onednn_cap()
         if self.vnni:
             return "avx512-vnni" if "avx512_vnni" in self.flags and cap != "AVX2_VNNI" else "avx2-vnni"
-        if "avx512f" in self.flags and cap not in _ISAS_BELOW_AVX512 | {"AVX2_VNNI"}:
+        if "avx512f" in self.flags and cap not in _ISAS_BELOW_AVX512:
             return "avx512"
-        if "avx2" in self.flags and cap not in ("SSE41", "AVX"):
+        if "avx2" in self.flags and cap not in _ISAS_BELOW_AVX2:
             return "avx2"
         if self.machine in ("aarch64", "arm64"):
             return "neon"
@@ -66,7 +66,8 @@ _ISAS_WITHOUT_BF16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX51
 
 
 _ISAS_WITHOUT_VNNI = {"SSE41", "AVX", "AVX2", "AVX512_CORE"}
-_ISAS_BELOW_AVX512 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI"}
+_ISAS_BELOW_AVX2 = {"SSE41", "AVX"}
+_ISAS_BELOW_AVX512 = _ISAS_BELOW_AVX2 | {"AVX2", "AVX2_VNNI"}
 
 
 def _onednn_cap() -> str:

@@ -260,10 +260,7 @@ class OnnxInt8Path:
     def _one_thread_session(ort: Any, model_file: Path) -> Any:
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        # Idle pool threads sleep instead of spinning: the same cores run Milvus, the event loop and,
-        # on users' machines, other work.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.inter_op_num_threads = 1  # one thread a call: no pool of ONNX Runtime's own to spin or wait
         options.log_severity_level = 3
         return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
 
@@ -281,18 +278,16 @@ class OnnxInt8Path:
         with self._passage_lock:
             encodings = self._passage_tokenizer.encode_batch(texts)
         vectors = np.zeros((len(encodings), self.dim), dtype=np.float32)
-        if self._workers is None or len(encodings) < 2:
-            for i, encoding in enumerate(encodings):
-                vectors[i] = self._run(self._session, [encoding])[0]
-            return vectors
-
         todo = itertools.count()  # each worker takes the next text when it is free: lengths differ
 
         def embed_until_done(_: int) -> None:
             while (i := next(todo)) < len(encodings):
                 vectors[i] = self._run(self._session, [encodings[i]])[0]
 
-        list(self._workers.map(embed_until_done, range(self.threads)))
+        if self._workers is None or len(encodings) < 2:
+            embed_until_done(0)  # on this thread: no hop for one text
+        else:
+            list(self._workers.map(embed_until_done, range(self.threads)))
         return vectors
 
     def encode_questions(self, texts: list[str]) -> np.ndarray:
