@@ -8,7 +8,9 @@ Variants (names as in README.md beside this file, "Scales per block"):
   S50_A_u8     the same with 8-bit asymmetric (u8) weights
   PTS50_A_u8   SmoothQuant + activation scales per token (a graph of ONNX ops) + u8 weights, FFN output fp32
   NB8_b32 / NB8_b64 / NB8_b128   MatMulNBits, 8-bit weights in blocks of 32/64/128, accuracy_level 4
-                (b32 is qa_app.embedding.onnx_int8.block_int8, the shipped recipe)
+                (b32 was the shipped recipe until channels were sorted)
+  SNB8_b32 / SNB8_b64 / SNB8_b128   the same after the model's channels are sorted by range
+                (qa_app.embedding.channel_order; SNB8_b64 is what onnx_int8.prepare makes, the shipped recipe)
 """
 import hashlib, json, re, sys, time, warnings
 from pathlib import Path
@@ -191,6 +193,12 @@ def make(name: str, base: Path, model, out: Path) -> None:
     if name.startswith('NB8_b'):
         O.block_int8(base, out, int(name[5:]))
         return
+    if name.startswith('SNB8_b'):
+        sorted_base = WORK / 'model-sorted.onnx'
+        if not sorted_base.exists():
+            O.export_pooled(model, sorted_base, sort_channels=True)
+        O.block_int8(sorted_base, out, int(name[6:]))
+        return
     smoothed = WORK / 'smooth50.onnx'
     if not smoothed.exists():
         smooth(base, smoothed, O.text_tokenizer(model).encode_batch(calibration_texts()), 0.5)
@@ -223,7 +231,8 @@ def main() -> None:
         q = fp32.encode_questions(data['questions'])
         data['fp32_ndcg'] = P.ndcg(P.rank_documents(fp32_docs[data['name']], data['doc_of_row'], q), data['qids'], data['qrels'], data['binary'])
         print(data['name'], 'fp32', round(data['fp32_ndcg'], 4), flush=True)
-    for name in sys.argv[1:] or ['S50_A', 'S50_A_u8', 'PTS50_A_u8', 'NB8_b32', 'NB8_b64', 'NB8_b128']:
+    for name in sys.argv[1:] or ['S50_A', 'S50_A_u8', 'PTS50_A_u8', 'NB8_b32', 'NB8_b64', 'NB8_b128',
+                                   'SNB8_b32', 'SNB8_b64', 'SNB8_b128']:
         out = WORK / f'{name}.onnx'
         if not out.exists():
             make(name, base, model, out)
