@@ -11,9 +11,10 @@ the channels are sorted by their range, measured on a few paragraphs of this pro
 Sorted, blocks of 64 are as close to fp32 as unsorted blocks of 32 (cosine 0.9996) and faster
 (docs/research/precision: "Channels sorted by range").
 
-Only the layout of BERT-family models (bert, and others built as BertModel is) is renumbered, and only
-when the renumbered model gives the same vectors as the original on a calibration text; otherwise the
-caller quantizes the original in finer blocks.
+Only the layout of BERT-family models (bert, and others built as BertModel is) is renumbered; the caller
+quantizes other models unsorted, in finer blocks. A renumbered model that does not give the original's
+hidden states on a calibration text is refused (NotExact): the int8 export then fails and the path
+chooser falls back to another path.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.txt")
-EXACT = 1e-4  # largest difference between the renumbered model's vectors and the original's
+EXACT = 1e-4  # largest difference between the renumbered model's hidden states and the original's
 
 
 @dataclass(frozen=True)
