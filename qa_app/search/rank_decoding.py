@@ -76,20 +76,18 @@ def decode_ranks(scores: Sequence[float], cosines: Sequence[float], rrf_k: int, 
     # ranks every returned set must hold: their term alone beats the last fused score
     required = [r for r in range(1, depth + 1) if 1 / (rrf_k + r) > floor + SCORE_TOLERANCE]
     order = sorted(range(n), key=lambda i: -cosines[i])
+    # Dense ranks fall as cosines fall: a hit's dense rank must exceed every dense rank placed before
+    # it in `order`, and none of those may be outside the dense list, except hits whose cosine ties
+    # with it (either order). Those not tied form a prefix of `order` (cosines fall along it):
+    # `untied[p]` is its length for position p, and `highest[q]` the highest dense rank among the
+    # first q placed (OUTSIDE where one of them is not in the dense list), so each check is one lookup.
+    untied = [next(q for q in range(p + 1) if cosines[order[q]] - cosines[order[p]] <= COSINE_TIE)
+              for p in range(n)]
+    outside = depth + 1
+    highest = [0] * (n + 1)
     solutions: list[list[Ranks]] = []
     chosen: list[Ranks | None] = [None] * n
     steps = 0
-
-    def consistent_dense(position: int, d: int | None) -> bool:
-        """Dense ranks fall as cosines fall; a hit outside the dense list has none closer behind."""
-        i = order[position]
-        for earlier in order[:position]:
-            de = chosen[earlier][0]  # type: ignore[index]
-            if cosines[earlier] - cosines[i] <= COSINE_TIE:
-                continue  # a tie: either order
-            if d is not None and (de is None or de >= d):
-                return False
-        return True
 
     def finish() -> bool:
         picked = [c for c in chosen if c is not None]
@@ -100,7 +98,8 @@ def decode_ranks(scores: Sequence[float], cosines: Sequence[float], rrf_k: int, 
         # everything returned (complete): both lists' ranks run 1..length without a gap
         return not complete or (not dense or max(dense) == len(dense)) and (not sparse or max(sparse) == len(sparse))
 
-    def place(position: int, used_dense: set[int], used_sparse: set[int]) -> bool:
+    def place(position: int, used_dense: int, used_sparse: int) -> bool:
+        """Try each pair for the hit at `position` of `order`; the used ranks are bit masks."""
         nonlocal steps
         steps += 1
         if steps > MAX_STEPS:
@@ -110,18 +109,18 @@ def decode_ranks(scores: Sequence[float], cosines: Sequence[float], rrf_k: int, 
                 solutions.append([c for c in chosen if c is not None])
             return len(solutions) >= MAX_SOLUTIONS
         i = order[position]
+        before = highest[untied[position]]
         for d, s in options[i]:
-            if d is not None and d in used_dense or s is not None and s in used_sparse:
-                continue
-            if not consistent_dense(position, d):
+            if d is not None and (used_dense >> d & 1 or before >= d) or s is not None and used_sparse >> s & 1:
                 continue
             chosen[i] = (d, s)
-            if place(position + 1, used_dense | ({d} if d else set()), used_sparse | ({s} if s else set())):
+            highest[position + 1] = max(highest[position], outside if d is None else d)
+            if place(position + 1, used_dense | (1 << d if d else 0), used_sparse | (1 << s if s else 0)):
                 return True
             chosen[i] = None
         return False
 
-    place(0, set(), set())
+    place(0, 0, 0)
     if steps > MAX_STEPS or not solutions or len(solutions) >= MAX_SOLUTIONS:
         return None
     agreed = [solutions[0][i] if all(s[i] == solutions[0][i] for s in solutions) else None for i in range(n)]

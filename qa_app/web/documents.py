@@ -31,13 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from qa_app.errors import BadRequest, PayloadTooLarge, QAError
 from qa_app.models import DEFAULT_CORPUS, LoadProgress
 from qa_app.service import IncomingFile, LoadReport, Placement, QAService, Received, accepted_types
 from qa_app.store.expressions import check_corpus
 from qa_app.web.errors import SERVER_ERROR, error_body, wants_json
+from qa_app.web.json_body import JSONBody
 from qa_app.web.render import templates
 from qa_app.web.security import principal_of, require_role
 from qa_app.web.views import load_command, service_of, sse_event
@@ -304,7 +305,7 @@ async def upload(request: Request) -> Response:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     body = await asyncio.shield(task)  # the load goes on if the client leaves
     if wants_json(request) or "text/html" not in accept:
-        return JSONResponse(body)
+        return JSONBody(body)
     return await corpus_page(request, upload=body)
 
 
@@ -360,7 +361,7 @@ async def _remove(request: Request, source: str, corpus: str) -> dict[str, Any]:
 
 async def remove_json(request: Request) -> Response:
     params = request.query_params
-    return JSONResponse(await _remove(request, params.get("source", ""), params.get("corpus", "")))
+    return JSONBody(await _remove(request, params.get("source", ""), params.get("corpus", "")))
 
 
 async def remove_form(request: Request) -> Response:
@@ -375,7 +376,7 @@ async def remove_form(request: Request) -> Response:
             raise
         return await corpus_page(request, status=exc.status, error=exc.message)
     if wants_json(request):
-        return JSONResponse(removed)
+        return JSONBody(removed)
     return await corpus_page(request, removed=removed)
 
 

@@ -6,9 +6,10 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from qa_app.errors import QAError
+from qa_app.web.json_body import JSONBody
 from qa_app.web.render import templates
 
 SERVER_ERROR = "internal error: the server failed to answer; see its log"
@@ -36,7 +37,7 @@ def error_body(status: int, message: str, field: str | None = None) -> dict[str,
 
 def error_response(request: Request, status: int, message: str, field: str | None = None) -> Response:
     if wants_json(request):
-        return JSONResponse(error_body(status, message, field), status_code=status)
+        return JSONBody(error_body(status, message, field), status_code=status)
     return templates.TemplateResponse(request, "error.html", {"status": status, "message": message},
                                       status_code=status)
 

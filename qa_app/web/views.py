@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, Response, StreamingResponse
 
 from qa_app.answer.answerer import Answer
 from qa_app.errors import BadRequest, NotFound, QAError
@@ -18,6 +18,7 @@ from qa_app.service import QAService
 from qa_app.settings import Settings
 from qa_app.web.errors import error_body
 from qa_app.web.highlight import query_terms
+from qa_app.web.json_body import JSONBody
 from qa_app.web.openapi import openapi_document
 from qa_app.web.render import templates
 from qa_app.web.requests import query_from_params, request_data
@@ -45,7 +46,7 @@ async def ask(request: Request) -> Response:
     body: dict[str, Any] = {"ok": True, **result.as_dict()}
     if want_answer:
         body["answer"] = (await service.answer(result.query.searched, result.passages, result.query)).as_dict()
-    return JSONResponse(body)
+    return JSONBody(body)
 
 
 def sse_event(event: str, data: Any) -> bytes:
@@ -140,7 +141,7 @@ async def corpus_view(request: Request) -> Response:
     """`/corpus.json`; the page `/corpus` (with uploads) is qa_app.web.documents.corpus_page."""
     service = service_of(request)
     corpus = await service.corpus()
-    return JSONResponse({"ok": True, "collection": service.settings.collection, "exists": corpus.exists,
+    return JSONBody({"ok": True, "collection": service.settings.collection, "exists": corpus.exists,
                          "passages": corpus.passages, "corpora": corpus.corpora, "model": service.model.name,
                          "dim": service.model.dim, "sources": corpus.sources})
 
@@ -157,9 +158,9 @@ def load_command(settings: Settings) -> str:
 async def openapi(request: Request) -> Response:
     """The description of the JSON API this app serves (public: it holds no data)."""
     names = {getattr(route, "name", "") for route in request.app.routes}
-    return JSONResponse(openapi_document(request.app.state.settings, names, request.app.state.guard.accounts.enabled))
+    return JSONBody(openapi_document(request.app.state.settings, names, request.app.state.guard.accounts.enabled))
 
 
 async def healthz(request: Request) -> Response:
     health = {**await service_of(request).health(), "pid": os.getpid()}
-    return JSONResponse(health, status_code=200 if health["ok"] else 503)
+    return JSONBody(health, status_code=200 if health["ok"] else 503)
