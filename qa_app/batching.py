@@ -29,10 +29,27 @@ class Batcher(Generic[Kind, Item, Result]):
         self.items = 0
 
     async def submit(self, kind: Kind, item: Item) -> Result:
+        if kind not in self._pending and self._in_flight.get(kind, 0) < self.concurrency:
+            return await self._alone(kind, item)
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._pending.setdefault(kind, []).append((item, future))
         self._start(kind)
         return await future
+
+    async def _alone(self, kind: Kind, item: Item) -> Result:
+        """An item with a free slot and nothing waiting runs in the caller's own task: no task and no
+        future to hand its result over (what a lone question costs, at concurrency 1). Items that
+        arrive meanwhile wait for it as for any call."""
+        self._in_flight[kind] = self._in_flight.get(kind, 0) + 1
+        self.calls += 1
+        self.items += 1
+        try:
+            return (await self._run(kind, [item]))[0]
+        finally:
+            self._in_flight[kind] -= 1
+            if not self._in_flight[kind]:
+                del self._in_flight[kind]
+            self._start(kind)
 
     def _start(self, kind: Kind) -> None:
         while self._pending.get(kind) and self._in_flight.get(kind, 0) < self.concurrency:
