@@ -14,22 +14,33 @@ runs concurrently, each returning its 50 candidates with their fields) and "QASe
 retrieval path: QueryBatcher, thread hop, the BM25 search started while the question is embedded,
 the dense search, fusion, ranking). The variants take turns in blocks of consecutive questions (the same questions for each,
 the order rotated every round), so each runs warm and machine load hits them alike; the percentiles
-pool all requests.
+pool all requests. One more variant, "bare HTTP", asks bench/bare_server.py (a bare Starlette app under
+uvicorn) to keep a worker thread busy for the floor's p50 and return a body of /ask's size: its time
+beyond that work is what one HTTP request costs any Python server on this machine, with both processes
+waking from their wait (a report row; that cost is most of /ask's distance from the floor on a VM).
 Goal: HTTP p50 <= 1.15 x floor p50.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from bench.common import Context, RawHTTP, Row, pct, qa_serve, queries
+from bench.common import Context, RawHTTP, Row, Server, app_env, free_port, pct, qa_serve, queries
 
 GOAL = 1.15
 
 
-async def _measure(ctx: Context, url: str) -> dict[str, list[float]]:
+def bare_serve(log: Path) -> Server:
+    port = free_port()
+    return Server([sys.executable, str(Path(__file__).with_name("bare_server.py")), "--port", str(port)], port,
+                  env=app_env(), log=log)
+
+
+async def _measure(ctx: Context, url: str, bare_url: str) -> tuple[dict[str, list[float]], float]:
     from qa_app.embedding.question_batcher import question_threads
     from qa_app.search.query import parse_query
     from qa_app.search.retriever import TIE_MARGIN, decoded_ranks
@@ -73,21 +84,33 @@ async def _measure(ctx: Context, url: str) -> dict[str, list[float]]:
         await pipeline.ask(parse_query({"question": q, "top_k": 5}, settings))
 
     samples: dict[str, list[float]] = {"http": [], "floor": [], "floor_same_request": [], "floor_2_searches": [],
-                                       "service_ask": [],
+                                       "service_ask": [], "bare_http": [],
                                        "embed_only": [], "hybrid_search_only": [], "two_searches_only": []}
-    client = RawHTTP(url)
+    client, bare_client = RawHTTP(url), RawHTTP(bare_url)
+    work_ms = 0.0  # the floor's p50 over the warm-up: what the bare server's requests keep a thread busy for
     try:
         async def http(q: str) -> None:
             status, body = await client.post_json("/ask", {"question": q, "top_k": 5})
             if status != 200:
                 raise RuntimeError(f"/ask answered {status}: {body[:300]!r}")
 
+        async def bare_http(q: str) -> None:
+            status, body = await bare_client.post_json("/ask", {"question": q, "work_ms": work_ms})
+            if status != 200:
+                raise RuntimeError(f"the bare server answered {status}: {body[:300]!r}")
+
         variants = {"http": http, "floor": floor, "floor_same_request": floor_same_request,
-                    "floor_2_searches": floor2, "service_ask": in_process}
-        warm = queries(10, seed=1)
-        for fn in variants.values():
+                    "floor_2_searches": floor2, "service_ask": in_process, "bare_http": bare_http}
+        warm = queries(20, seed=1)
+        floor_warm: list[float] = []
+        for name, fn in variants.items():
+            if name == "bare_http":  # the floors ran: the bare server works as long as the floor takes
+                work_ms = pct(floor_warm, 50) * 1000
             for q in warm:
+                t0 = time.perf_counter()
                 await fn(q)
+                if name == "floor":
+                    floor_warm.append(time.perf_counter() - t0)
         names = list(variants)
         n = ctx.sizes.latency_per_round
         for rnd in range(ctx.sizes.latency_rounds):
@@ -114,23 +137,27 @@ async def _measure(ctx: Context, url: str) -> dict[str, list[float]]:
                 samples["two_searches_only"].append(t3 - t2)
     finally:
         client.close()
+        bare_client.close()
     await pipeline.close()
-    return samples
+    return samples, work_ms
 
 
 def run(ctx: Context) -> None:
     ctx.log(f"embedding path {ctx.encoder.path_name}")  # loaded first: pinned for the servers below (see Context.encoder)
     db = ctx.served_db()
     server = qa_serve(db, ctx.work / "logs" / "latency-serve.log")
+    bare = bare_serve(ctx.work / "logs" / "latency-bare.log")
     try:
         startup = server.wait_ready()
+        bare.wait_ready()
         ctx.log(f"latency: qa-app serve ready in {startup:.1f} s on {server.url}")
-        samples = asyncio.run(_measure(ctx, server.url))
+        samples, work_ms = asyncio.run(_measure(ctx, server.url, bare.url))
     finally:
         server.stop()
+        bare.stop()
     stats = {name: {"p50_ms": pct(v, 50) * 1000, "p95_ms": pct(v, 95) * 1000, "n": len(v)}
              for name, v in samples.items()}
-    ctx.details["latency"] = {"stats": stats, "server_startup_s": startup}
+    ctx.details["latency"] = {"stats": stats, "server_startup_s": startup, "bare_work_ms": work_ms}
     for name, s in stats.items():
         ctx.log(f"  {name:20s} p50 {s['p50_ms']:7.2f} ms  p95 {s['p95_ms']:7.2f} ms  (n={s['n']})")
     http, floor = stats["http"], stats["floor"]
@@ -148,6 +175,12 @@ def run(ctx: Context) -> None:
                         f"{http['p50_ms']:.1f} ms",
                         f"{same:.1f} ms (embed + hybrid_search of 5+{TIE_MARGIN} passages with vectors + rank decoding)",
                         http["p50_ms"] / same, "(report)", None))
+    bare_cost = stats["bare_http"]["p50_ms"] - work_ms
+    ctx.rows.append(Row("HTTP alone, p50: a bare Starlette app under uvicorn whose request keeps a thread busy "
+                        f"{work_ms:.1f} ms (the floor's p50), time beyond that work",
+                        f"{bare_cost:.2f} ms", f"{http['p50_ms'] - floor['p50_ms']:.2f} ms (/ask over HTTP - floor)",
+                        bare_cost / (http["p50_ms"] - floor["p50_ms"]), "(report)", None,
+                        f"/ask over HTTP vs floor + HTTP alone: {http['p50_ms'] / (floor['p50_ms'] + bare_cost):.2f}"))
     ctx.rows.append(Row("query latency p95: /ask over HTTP, concurrency 1", f"{http['p95_ms']:.1f} ms",
                         f"{floor['p95_ms']:.1f} ms", ratio95, "(report)", None))
     ctx.rows.append(Row("cost of the 2 concurrent searches (dense, BM25) of weighted fusion vs one hybrid_search, p50",
