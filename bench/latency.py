@@ -34,6 +34,12 @@ from bench.common import Context, RawHTTP, Row, Server, app_env, free_port, pct,
 GOAL = 1.15
 
 
+async def _ask(client: RawHTTP, payload: dict[str, Any]) -> None:
+    status, body = await client.post_json("/ask", payload)
+    if status != 200:
+        raise RuntimeError(f"/ask on {client.host}:{client.port} answered {status}: {body[:300]!r}")
+
+
 def bare_serve(log: Path) -> Server:
     port = free_port()
     return Server([sys.executable, str(Path(__file__).with_name("bare_server.py")), "--port", str(port)], port,
@@ -90,14 +96,10 @@ async def _measure(ctx: Context, url: str, bare_url: str) -> tuple[dict[str, lis
     work_ms = 0.0  # the floor's p50 over the warm-up: what the bare server's requests keep a thread busy for
     try:
         async def http(q: str) -> None:
-            status, body = await client.post_json("/ask", {"question": q, "top_k": 5})
-            if status != 200:
-                raise RuntimeError(f"/ask answered {status}: {body[:300]!r}")
+            await _ask(client, {"question": q, "top_k": 5})
 
         async def bare_http(q: str) -> None:
-            status, body = await bare_client.post_json("/ask", {"question": q, "work_ms": work_ms})
-            if status != 200:
-                raise RuntimeError(f"the bare server answered {status}: {body[:300]!r}")
+            await _ask(bare_client, {"question": q, "work_ms": work_ms})
 
         variants = {"http": http, "floor": floor, "floor_same_request": floor_same_request,
                     "floor_2_searches": floor2, "service_ask": in_process, "bare_http": bare_http}

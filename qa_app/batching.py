@@ -29,41 +29,48 @@ class Batcher(Generic[Kind, Item, Result]):
         self.items = 0
 
     async def submit(self, kind: Kind, item: Item) -> Result:
-        if kind not in self._pending and self._in_flight.get(kind, 0) < self.concurrency:
+        if kind not in self._pending and self._has_slot(kind):
             return await self._alone(kind, item)
+        # Every slot of `kind` is taken (items wait only then): the call that frees one starts this item.
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._pending.setdefault(kind, []).append((item, future))
-        self._start(kind)
         return await future
 
     async def _alone(self, kind: Kind, item: Item) -> Result:
         """An item with a free slot and nothing waiting runs in the caller's own task: no task and no
         future to hand its result over (what a lone question costs, at concurrency 1). Items that
         arrive meanwhile wait for it as for any call."""
-        self._in_flight[kind] = self._in_flight.get(kind, 0) + 1
+        self._take_slot(kind)
         self.calls += 1
         self.items += 1
         try:
             return (await self._run(kind, [item]))[0]
         finally:
-            self._in_flight[kind] -= 1
-            if not self._in_flight[kind]:
-                del self._in_flight[kind]
-            self._start(kind)
+            self._free_slot(kind)
 
     def _start(self, kind: Kind) -> None:
-        while self._pending.get(kind) and self._in_flight.get(kind, 0) < self.concurrency:
+        while self._pending.get(kind) and self._has_slot(kind):
             waiting = self._pending.pop(kind)
             batch, rest = waiting[: self.max_batch], waiting[self.max_batch:]
             if rest:
                 self._pending[kind] = rest
-            self._in_flight[kind] = self._in_flight.get(kind, 0) + 1
+            self._take_slot(kind)
             task = asyncio.create_task(self._call(kind, batch))
             self._tasks.add(task)
             task.add_done_callback(functools.partial(self._finished, kind=kind))
 
     def _finished(self, task: asyncio.Task[None], kind: Kind) -> None:
         self._tasks.discard(task)
+        self._free_slot(kind)
+
+    def _has_slot(self, kind: Kind) -> bool:
+        return self._in_flight.get(kind, 0) < self.concurrency
+
+    def _take_slot(self, kind: Kind) -> None:
+        self._in_flight[kind] = self._in_flight.get(kind, 0) + 1
+
+    def _free_slot(self, kind: Kind) -> None:
+        """A call of `kind` ended: the items waiting meanwhile start in its place."""
         self._in_flight[kind] -= 1
         if not self._in_flight[kind]:
             del self._in_flight[kind]

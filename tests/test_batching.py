@@ -30,11 +30,22 @@ async def _settle() -> None:
         await asyncio.sleep(0)
 
 
+def _batcher(max_batch: int = 8, concurrency: int = 1) -> tuple[Recorder, Batcher[str, int, int]]:
+    run = Recorder()
+    return run, Batcher(run, max_batch=max_batch, concurrency=concurrency)
+
+
+async def _submitted(batcher: Batcher[str, int, int], *items: int, kind: str = "q") -> list[asyncio.Future[int]]:
+    """`items` submitted as separate requests, once each has reached the batcher."""
+    futures = [asyncio.ensure_future(batcher.submit(kind, item)) for item in items]
+    await _settle()
+    return futures
+
+
 def test_a_lone_item_runs_at_once_in_a_call_of_its_own() -> None:
     async def scenario() -> None:
-        run = Recorder()
+        run, batcher = _batcher()
         run.gate.set()
-        batcher: Batcher[str, int, int] = Batcher(run, max_batch=8, concurrency=1)
         assert await batcher.submit("q", 3) == 30
         assert await batcher.submit("q", 4) == 40
         assert run.calls == [[3], [4]]
@@ -44,12 +55,9 @@ def test_a_lone_item_runs_at_once_in_a_call_of_its_own() -> None:
 
 def test_items_arriving_during_a_call_share_the_next_one_in_order() -> None:
     async def scenario() -> None:
-        run = Recorder()
-        batcher: Batcher[str, int, int] = Batcher(run, max_batch=3, concurrency=1)
-        first = asyncio.ensure_future(batcher.submit("q", 1))
-        await _settle()
-        later = [asyncio.ensure_future(batcher.submit("q", i)) for i in range(2, 7)]
-        await _settle()
+        run, batcher = _batcher(max_batch=3)
+        [first] = await _submitted(batcher, 1)
+        later = await _submitted(batcher, *range(2, 7))
         assert run.calls == [[1]]  # the rest wait for the running call
         run.gate.set()
         assert await first == 10
@@ -60,11 +68,8 @@ def test_items_arriving_during_a_call_share_the_next_one_in_order() -> None:
 
 def test_kinds_do_not_wait_for_each_other_and_concurrency_bounds_each() -> None:
     async def scenario() -> None:
-        run = Recorder()
-        batcher: Batcher[str, int, int] = Batcher(run, max_batch=8, concurrency=2)
-        tasks = [asyncio.ensure_future(batcher.submit(kind, i)) for kind, i in
-                 [("a", 1), ("a", 2), ("a", 3), ("b", 4)]]
-        await _settle()
+        run, batcher = _batcher(concurrency=2)
+        tasks = [*await _submitted(batcher, 1, 2, 3, kind="a"), *await _submitted(batcher, 4, kind="b")]
         assert sorted(map(tuple, run.calls)) == [(1,), (2,), (4,)]  # a third "a" call waits
         run.gate.set()
         assert await asyncio.gather(*tasks) == [10, 20, 30, 40]
@@ -74,12 +79,9 @@ def test_kinds_do_not_wait_for_each_other_and_concurrency_bounds_each() -> None:
 
 def test_a_failed_call_fails_every_item_it_carried_and_the_next_call_runs() -> None:
     async def scenario() -> None:
-        run = Recorder()
-        batcher: Batcher[str, int, int] = Batcher(run, max_batch=8, concurrency=1)
-        first = asyncio.ensure_future(batcher.submit("q", 1))
-        await _settle()
-        waiting = [asyncio.ensure_future(batcher.submit("q", i)) for i in (2, 3)]
-        await _settle()
+        run, batcher = _batcher()
+        [first] = await _submitted(batcher, 1)
+        waiting = await _submitted(batcher, 2, 3)
         run.fail = True
         run.gate.set()
         with pytest.raises(RuntimeError, match="backend down"):
@@ -94,13 +96,9 @@ def test_a_failed_call_fails_every_item_it_carried_and_the_next_call_runs() -> N
 
 def test_an_item_whose_request_went_away_is_not_run() -> None:
     async def scenario() -> None:
-        run = Recorder()
-        batcher: Batcher[str, int, int] = Batcher(run, max_batch=8, concurrency=1)
-        first = asyncio.ensure_future(batcher.submit("q", 1))
-        await _settle()
-        gone = asyncio.ensure_future(batcher.submit("q", 2))
-        kept = asyncio.ensure_future(batcher.submit("q", 3))
-        await _settle()
+        run, batcher = _batcher()
+        [first] = await _submitted(batcher, 1)
+        gone, kept = await _submitted(batcher, 2, 3)
         gone.cancel()
         run.gate.set()
         assert await first == 10 and await kept == 30
@@ -110,10 +108,8 @@ def test_an_item_whose_request_went_away_is_not_run() -> None:
 
 def test_a_cancelled_lone_item_frees_its_slot() -> None:
     async def scenario() -> None:
-        run = Recorder()
-        batcher: Batcher[str, int, int] = Batcher(run, max_batch=8, concurrency=1)
-        lone = asyncio.ensure_future(batcher.submit("q", 1))
-        await _settle()
+        run, batcher = _batcher()
+        [lone] = await _submitted(batcher, 1)
         lone.cancel()
         await _settle()
         run.gate.set()
