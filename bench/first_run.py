@@ -2,13 +2,15 @@
 
 Method. The repository is cloned into a temporary folder (`git clone`; with uncommitted changes in the work
 tree, its tracked and untracked files are copied instead, so the figure is of the code as it is), then the
-steps of scripts/demo.sh run one by one, each timed: `bash scripts/setup.sh` (install: a new .venv, pip's
-cache as the machine has it), the model's start in a fresh process (imports, `DenseEncoder.load` with the
-start-up self-test; the int8 model's export and quantization on first use), `qa-app load data/python-docs
---json` (its own report splits reading + chunking + embedding + writing, which overlap, from the command's
-wall time: the rest is start-up, Milvus Lite's included), reading and chunking alone (the Loader's
-`passages_of` over the same files, in-process), and `qa-app serve` until /healthz answers (time to ready:
-model start, self-test, Milvus start; the warm-up runs after it). Under `--cpu avx2` the child processes
+steps of scripts/demo.sh run one by one, each timed, with the app's cache (XDG_CACHE_HOME: the int8 model
+file) empty and the installers' caches (pip's, uv's) as the machine has them: `bash scripts/setup.sh`
+(install: a new .venv, with uv where it can be had, else pip), `qa-app load data/python-docs --json` (its
+own report splits reading + chunking + embedding + writing, which overlap, from the command's wall time: the
+rest is start-up, the int8 model's export on first use and Milvus Lite's start included), and `qa-app serve`
+until /healthz answers (time to ready: model start, self-test, Milvus start; the warm-up runs after it).
+After them, to split the load's start-up: the model's start alone in a fresh process (imports,
+`DenseEncoder.load` with the start-up self-test, the int8 file made by then), and reading and chunking alone
+(the Loader's `passages_of` over the same files, in-process). Under `--cpu avx2` the child processes
 inherit the AVX2 limits. Report only; the goal is well under 240 s on 2 AVX2 cores.
 """
 
@@ -58,14 +60,28 @@ def run(ctx: Context) -> None:
     repo = ctx.work / "fresh"
     how = fresh_copy(repo)
     phases: dict[str, Any] = {"source": how}
-    phases["install_s"], _ = timed(["bash", "scripts/setup.sh"], repo)
+    # A first run: the app's own cache (the int8 model file) starts empty; the installers' caches stay as
+    # the machine has them ("when the wheels are cached").
+    home_cache = Path.home() / ".cache"
+    fresh = {"XDG_CACHE_HOME": str(ctx.work / "first-run-cache"), "PIP_CACHE_DIR": str(home_cache / "pip"),
+             "UV_CACHE_DIR": str(home_cache / "uv")}
+    phases["install_s"], _ = timed(["bash", "scripts/setup.sh"], repo, **fresh)
     ctx.log(f"first run: install {phases['install_s']:.0f} s ({how})")
     python, qa_app = repo / ".venv" / "bin" / "python", repo / ".venv" / "bin" / "qa-app"
-    wall, out = timed([str(python), "-c", MODEL_START], repo)
-    phases["model_start"] = {**json.loads(out.strip().splitlines()[-1]), "wall_s": wall}
-    wall, out = timed([str(qa_app), "load", "data/python-docs", "--quiet", "--json"], repo)
+    # In the order scripts/demo.sh runs them: the load pays the int8 model's export.
+    wall, out = timed([str(qa_app), "load", "data/python-docs", "--quiet", "--json"], repo, **fresh)
     report = json.loads(out.strip().splitlines()[-1])
     phases["load"] = {"wall_s": wall, "report": report, "startup_s": wall - report["seconds"]}
+    port = free_port()
+    started = time.perf_counter()
+    argv = [str(qa_app), "serve", "--port", str(port), "--milvus-uri", str(repo / "qa_app.db")]  # the demo's file
+    with Server(argv, port, env=app_env(**fresh), log=ctx.work / "logs" / "first-run-serve.log") as server:
+        phases["serve_ready_s"] = server.wait_ready(timeout=600)
+    phases["serve_wall_s"] = time.perf_counter() - started
+    # Where the load's start-up goes, measured after the run: the model's start alone (the int8 file made
+    # by then), and reading and chunking alone.
+    wall, out = timed([str(python), "-c", MODEL_START], repo, **fresh)
+    phases["model_start"] = {**json.loads(out.strip().splitlines()[-1]), "wall_s": wall}
     wall, out = timed([str(python), "-c", "import json, time; from pathlib import Path; "
                        "from qa_app.embedding.encoder import DenseEncoder; from qa_app.ingest.loader import open_loader, "
                        "discover, LoadReport; from qa_app.settings import Settings; from qa_app.store import open_store; "
@@ -74,12 +90,6 @@ def run(ctx: Context) -> None:
                        "t = time.perf_counter(); n = sum(len(l.passages_of(p)) for p in f); "
                        "print(json.dumps({'passages': n, 'seconds': time.perf_counter() - t}))"], repo)
     phases["read_and_chunk"] = json.loads(out.strip().splitlines()[-1])
-    port = free_port()
-    started = time.perf_counter()
-    argv = [str(qa_app), "serve", "--port", str(port), "--milvus-uri", str(repo / "qa_app.db")]  # the demo's file
-    with Server(argv, port, log=ctx.work / "logs" / "first-run-serve.log") as server:
-        phases["serve_ready_s"] = server.wait_ready(timeout=600)
-    phases["serve_wall_s"] = time.perf_counter() - started
     load = phases["load"]
     total = phases["install_s"] + load["wall_s"] + phases["serve_ready_s"]
     phases["total_s"] = total
