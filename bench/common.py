@@ -104,7 +104,7 @@ QUICK = Sizes("quick", scifact_docs=150, pydocs_pages=3, ingest_reps=1, latency_
               tput_seconds=4, tput_rounds=1, lag_load_docs=60, lag_seconds=4, scale_sizes=(2_000, 10_000),
               scale_queries=30, speed_passages=120, speed_rounds=2, ndcg_full_corpus=False, ndcg_sample_docs=300,
               pydocs_eval_others=10)
-FULL = Sizes("full", scifact_docs=400, pydocs_pages=10, ingest_reps=2, latency_rounds=12, latency_per_round=20,
+FULL = Sizes("full", scifact_docs=400, pydocs_pages=10, ingest_reps=3, latency_rounds=12, latency_per_round=20,
              tput_seconds=6, tput_rounds=5, lag_load_docs=300, lag_seconds=10, scale_sizes=(10_000, 100_000),
              scale_queries=100, speed_passages=400, speed_rounds=3, ndcg_full_corpus=False, ndcg_sample_docs=1000,
              pydocs_eval_others=40)

@@ -6,14 +6,16 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${QA_VENV:-.venv}
 
+created=""
 if [ ! -x "$VENV/bin/python" ]; then
   echo "== creating $VENV"
   "$PYTHON" -m venv "$VENV"
+  created=1
 fi
 PIP="$VENV/bin/pip"
 
 # The installer: uv where it can be had (on PATH, or a 20 MB wheel into the venv), since it installs the same
-# packages as pip in a third of the time (parallel downloads, unpacking and byte-compiling; see
+# packages as pip in under half the time (parallel downloads, unpacking and byte-compiling; see
 # docs/performance.md, "First run"); pip otherwise, or with QA_INSTALLER=pip. uv does not read pip's
 # configuration, so it is handed the indexes, wheel folders and constraints pip is configured with.
 UV=""
@@ -23,7 +25,6 @@ if [ "${QA_INSTALLER:-uv}" = uv ]; then
   else echo "   uv could not be installed: installing with pip"
   fi
 fi
-[ -z "$UV" ] && "$PIP" install --quiet --upgrade pip
 uv_options=(--quiet --compile-bytecode)
 # pip_setting KEY: pip's value for KEY (its PIP_KEY variable first, then its configuration files).
 pip_setting() {
@@ -43,6 +44,8 @@ install() {
   if [ -n "$UV" ]; then "$UV" pip install "${uv_options[@]}" --python "$venv/bin/python" "$@"
   else "$venv/bin/pip" install --quiet "$@"; fi
 }
+# A new venv's pip is the one Python shipped with; the package test builds a wheel with it.
+if [ -n "$created" ]; then install "$VENV" --upgrade pip; fi
 
 # apt_install [--no-install-recommends] PACKAGE...: install the Debian packages not yet installed.
 apt_install() {
@@ -78,7 +81,7 @@ if [ "${1:-}" = "--test" ]; then
   if [ ! -x .venv-milvus/bin/python ] || ! .venv-milvus/bin/python -c "import milvus_lite, pymilvus" 2>/dev/null; then
     echo "== creating .venv-milvus (Milvus Lite 3.2.2 server for the backend tests)"
     "$PYTHON" -m venv .venv-milvus
-    [ -z "$UV" ] && .venv-milvus/bin/pip install --quiet --upgrade pip
+    install .venv-milvus --upgrade pip
     install .venv-milvus milvus-lite==3.2.2 pymilvus==3.0.2
   fi
   # System packages the tests use: Chromium (browser tests), Tesseract (OCR of scanned PDF pages),
