@@ -14,14 +14,15 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PIP="$VENV/bin/pip"
 
-# The installer: uv where it can be had (on PATH, or a 20 MB wheel into the venv), since it installs the same
-# packages as pip in under half the time (parallel downloads, unpacking and byte-compiling; see
-# docs/performance.md, "First run"); pip otherwise, or with QA_INSTALLER=pip. uv does not read pip's
-# configuration, so it is handed the indexes, wheel folders and constraints pip is configured with.
+# The installer: uv where it can be had (on PATH, or a 20 MB wheel into the venv, given up on at once where
+# no index answers), since it installs the same packages as pip in under half the time (parallel downloads,
+# unpacking and byte-compiling; see docs/performance.md, "First run"); pip otherwise, or with
+# QA_INSTALLER=pip. uv does not read pip's configuration, so it is handed the indexes, wheel folders and
+# constraints pip is configured with.
 UV=""
 if [ "${QA_INSTALLER:-uv}" = uv ]; then
   if command -v uv >/dev/null 2>&1; then UV=$(command -v uv)
-  elif [ -x "$VENV/bin/uv" ] || "$PIP" install --quiet uv >/dev/null 2>&1; then UV="$VENV/bin/uv"
+  elif [ -x "$VENV/bin/uv" ] || "$PIP" install --quiet --retries 0 --timeout 15 uv >/dev/null 2>&1; then UV="$VENV/bin/uv"
   else echo "   uv could not be installed: installing with pip"
   fi
 fi
