@@ -30,6 +30,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,18 +99,18 @@ async def _measure(ctx: Context, url: str, bare_url: str) -> tuple[dict[str, lis
                                        "service_ask": [], "bare_http": [],
                                        "embed_only": [], "hybrid_search_only": [], "two_searches_only": []}
     client, bare_client = RawHTTP(url), RawHTTP(bare_url)
-    answered: list[bytes] = []  # the last /ask body: its timings_ms are read after the clock stops
     server_ms: list[float] = []  # each measured /ask's own retrieval time (timings_ms.total, in the server)
     work_ms = 0.0  # the floor's p50 over the warm-up: what the bare server's requests keep a thread busy for
     try:
-        async def http(q: str) -> None:
-            answered[:] = [await _ask(client, {"question": q, "top_k": 5})]
+        async def http(q: str) -> bytes:
+            return await _ask(client, {"question": q, "top_k": 5})
 
         async def bare_http(q: str) -> None:
             await _ask(bare_client, {"question": q, "work_ms": work_ms})
 
-        variants = {"http": http, "floor": floor, "floor_same_request": floor_same_request,
-                    "floor_2_searches": floor2, "service_ask": in_process, "bare_http": bare_http}
+        variants: dict[str, Callable[[str], Awaitable[bytes | None]]] = {
+            "http": http, "floor": floor, "floor_same_request": floor_same_request, "floor_2_searches": floor2,
+            "service_ask": in_process, "bare_http": bare_http}
         warm = queries(20, seed=1)
         floor_warm: list[float] = []
         for name, fn in variants.items():
@@ -131,10 +132,10 @@ async def _measure(ctx: Context, url: str, bare_url: str) -> tuple[dict[str, lis
             for name in names[shift:] + names[:shift]:
                 for q in queries(n, seed=100 + rnd):
                     t0 = time.perf_counter()
-                    await variants[name](q)
+                    body = await variants[name](q)
                     samples[name].append(time.perf_counter() - t0)
-                    if name == "http":
-                        server_ms.append(float(json.loads(answered[0])["timings_ms"]["total"]))
+                    if body is not None:  # /ask's answer: its timings_ms are read after the clock stopped
+                        server_ms.append(float(json.loads(body)["timings_ms"]["total"]))
             for q in queries(n, seed=100 + rnd):  # the parts of the floor, for the breakdown
                 t0 = time.perf_counter()
                 vector = (await floor_embed(q))
