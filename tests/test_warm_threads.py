@@ -16,7 +16,7 @@ def test_tasks_one_at_a_time_stay_on_the_thread_that_finished_last() -> None:
     pool = WarmThreads(3, "warm")
     try:
         names = {pool.submit(lambda: threading.current_thread().name).result(timeout=5) for _ in range(20)}
-        assert len(names) == 1  # a ThreadPoolExecutor of 3 takes turns on all three
+        assert len(names) == 1  # a ThreadPoolExecutor of 3 spreads them over its threads
     finally:
         pool.shutdown()
 

@@ -17,14 +17,16 @@ import numpy as np
 from qa_app.batching import Batcher
 from qa_app.embedding.encoder import DenseEncoder
 
+_Task = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...], dict[str, Any]]  # a future and the call that fulfils it
+
 
 class WarmThreads(Executor):
     """A fixed set of threads where a task goes to the thread that became idle last.
-    ThreadPoolExecutor hands it to the thread idle longest, so questions asked one at a time take
-    turns on every thread, each starting where the model's weights, buffers and the thread's state
-    have gone cold since its last turn; the thread that just finished is the warm one (measured
-    through `qa-app serve`: docs/performance.md). Tasks that find every thread busy wait in order of
-    arrival."""
+    In a ThreadPoolExecutor every idle thread waits on one queue and whichever the queue's lock wakes
+    takes the task, so questions asked one at a time wander across the threads, each often starting
+    where the model's weights, buffers and the thread's state have gone cold since its last turn; the
+    thread that just finished is the warm one (measured through `qa-app serve`: docs/performance.md).
+    Tasks that find every thread busy wait in order of arrival."""
 
     def __init__(self, count: int, name: str, initializer: Callable[[], None] | None = None) -> None:
         self._lock = threading.Lock()
@@ -87,9 +89,6 @@ class WarmThreads(Executor):
                         if self._closed:
                             return
                         self._idle.append(inbox)
-
-
-_Task = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
 
 def question_threads(count: int) -> WarmThreads:
