@@ -81,8 +81,12 @@ def decode_ranks(scores: Sequence[float], cosines: Sequence[float], rrf_k: int, 
     # with it (either order). Those not tied form a prefix of `order` (cosines fall along it):
     # `untied[p]` is its length for position p, and `highest[q]` the highest dense rank among the
     # first q placed (OUTSIDE where one of them is not in the dense list), so each check is one lookup.
-    untied = [next(q for q in range(p + 1) if cosines[order[q]] - cosines[order[p]] <= COSINE_TIE)
-              for p in range(n)]
+    untied = []
+    first = 0  # moves only forward: cosines fall along `order`
+    for p in range(n):
+        while cosines[order[first]] - cosines[order[p]] > COSINE_TIE:
+            first += 1
+        untied.append(first)
     outside = depth + 1
     highest = [0] * (n + 1)
     solutions: list[list[Ranks]] = []

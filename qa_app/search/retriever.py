@@ -141,7 +141,7 @@ def decoded_ranks(fused: HitList, vector: np.ndarray, rrf_k: int, depth: int, li
     it cannot be sure of the best `needed`)."""
     if fused.vectors is None:
         return None
-    cosines = [float(c) for c in fused.vectors @ vector] if len(fused) else []
+    cosines: list[float] = (fused.vectors @ vector).tolist() if len(fused) else []
     ranks = decode_ranks(fused.scores, cosines, rrf_k, depth, limit, needed)
     return None if ranks is None else [r if r is not None else (None, None) for r in ranks]
 
