@@ -215,7 +215,7 @@ class Passage:
         """This passage at `rank` of a result (its score and explanation kept unless given). A copy of
         its fields with three changed: `dataclasses.replace` re-runs the checks of __init__ and cost
         6x as much, for every passage of every result, on the event loop."""
-        copy = object.__new__(Passage)
+        copy = object.__new__(type(self))
         values = copy.__dict__
         values.update(self.__dict__)
         values["rank"] = rank

@@ -158,3 +158,18 @@ def test_a_hit_list_builds_each_hit_once_and_only_when_read() -> None:
     assert [h.id for h in hits[:2]] == ["p0", "p1"] and [h.id for h in hits][-1] == "p9"
     with pytest.raises(IndexError):
         hits[10]
+
+
+def test_a_ranked_passage_is_a_copy_with_rank_score_and_explanation_set() -> None:
+    from qa_app.models import Explanation
+
+    original = Hit("p1", "doc.md", "d", "Title", ("A", "B"), 3, "text", page=2, score=0.5)
+    why = Explanation(dense_rank=1, sparse_rank=4, dense_share=0.6, dense_score=0.8)
+    ranked = original.ranked(2, 0.25, why)
+    assert (ranked.rank, ranked.score, ranked.why) == (2, 0.25, why)
+    assert (original.rank, original.score, original.why) == (0, 0.5, Explanation())  # the original is untouched
+    assert ranked == Hit("p1", "doc.md", "d", "Title", ("A", "B"), 3, "text", page=2, rank=2, score=0.25, why=why)
+    assert hash(ranked) == hash(Hit("p1", "doc.md", "d", "Title", ("A", "B"), 3, "text", page=2, rank=2, score=0.25,
+                                    why=why))
+    again = ranked.ranked(1)  # score and explanation kept unless given
+    assert (again.rank, again.score, again.why) == (1, 0.25, why)
