@@ -242,6 +242,25 @@ def export_pooled(model: Any, path: Path, *, sort_channels: bool = False) -> Non
                           output_names=["embedding"], dynamic_axes=axes, opset_version=17, dynamo=False)
 
 
+def embed_each(encodings: list[Any], dim: int, embed_one: Callable[[Any], np.ndarray],
+               workers: ThreadPoolExecutor | None, threads: int) -> np.ndarray:
+    """The vectors of tokenized texts, each embedded alone by `embed_one`, in their order: shared out
+    over `threads` worker threads, each taking the next text as it is free (lengths differ); on the
+    calling thread where there are no workers or a single text (no hop)."""
+    vectors = np.zeros((len(encodings), dim), dtype=np.float32)
+    todo = itertools.count()
+
+    def embed_until_done(_: int) -> None:
+        while (i := next(todo)) < len(encodings):
+            vectors[i] = embed_one(encodings[i])
+
+    if workers is None or len(encodings) < 2:
+        embed_until_done(0)
+    else:
+        list(workers.map(embed_until_done, range(threads)))
+    return vectors
+
+
 def text_tokenizer(model: Any) -> Any:
     """A private copy of the model's Rust tokenizer, truncating as sentence-transformers does; no padding
     (every text runs alone)."""
@@ -300,18 +319,7 @@ class OnnxInt8Path:
         turn, each the next one as it is free."""
         with self._passage_lock:
             encodings = self._passage_tokenizer.encode_batch(texts)
-        vectors = np.zeros((len(encodings), self.dim), dtype=np.float32)
-        todo = itertools.count()  # each worker takes the next text when it is free: lengths differ
-
-        def embed_until_done(_: int) -> None:
-            while (i := next(todo)) < len(encodings):
-                vectors[i] = self._run(self._session, [encodings[i]])[0]
-
-        if self._workers is None or len(encodings) < 2:
-            embed_until_done(0)  # on this thread: no hop for one text
-        else:
-            list(self._workers.map(embed_until_done, range(self.threads)))
-        return vectors
+        return embed_each(encodings, self.dim, lambda e: self._run(self._session, [e])[0], self._workers, self.threads)
 
     def encode_questions(self, texts: list[str]) -> np.ndarray:
         with self._question_lock:
