@@ -77,8 +77,8 @@ class OpenVinoInt8Path:
     others), with one thread per inference request: passages are shared out over `threads` worker
     threads, each with its own request of the passages' compiled model (a stream per thread), and each
     question thread has its own request of the questions' model, so questions run side by side and
-    beside a load. Two texts at once on one thread each ran 8-10% faster than one text at a time on two
-    threads, with the same vectors (AVX2-VNNI, docs/performance.md)."""
+    beside a load. Two texts at once on one thread each ran 8-15% faster than one text at a time on two
+    threads, with the same vectors (under the AVX2-VNNI cap, docs/performance.md)."""
 
     version = f"each text alone; {RECIPE}"  # what the benchmark's vector cache keys on besides the model
 
