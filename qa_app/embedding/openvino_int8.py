@@ -92,6 +92,8 @@ class OpenVinoInt8Path:
         graph = core.read_model(str(model_file))
         self.model_file = model_file
         self.threads = max(1, threads)
+        # Two compiled models of the same configuration, each with its own streams: questions asked
+        # during a load run beside its passages instead of waiting for one of the load's streams.
         self._passages = core.compile_model(graph, "CPU", _config(self.threads, streams=self.threads))
         self._questions = core.compile_model(graph, "CPU", _config(self.threads, streams=self.threads))
         self._workers = ThreadPoolExecutor(self.threads, thread_name_prefix="qa-int8") if self.threads > 1 else None
