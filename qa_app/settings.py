@@ -30,9 +30,10 @@ class Settings:
     milvus_token: str = _setting("", "Token for a Milvus server (user:password or an API key)")
     collection: str = _setting("passages", "Collection name")
     model: str = _setting("all-MiniLM-L6-v2", "Dense embedding model: a packaged name, a folder, or a hub id")
-    precision: str = _setting("auto", "Embedding arithmetic: fp32, bf16 (torch) or int8 (ONNX Runtime); auto "
-                                      "tries bf16 where the CPU multiplies bf16 in hardware, else int8, and keeps "
-                                      "the first that a start-up self-test finds in agreement with fp32",
+    precision: str = _setting("auto", "Embedding arithmetic: fp32, bf16 (torch) or int8 (OpenVINO or ONNX Runtime); "
+                                      "auto tries bf16 first on CPUs with AMX, else int8 (then bf16 where the CPU "
+                                      "multiplies bf16 in hardware), and keeps the first that a start-up self-test "
+                                      "finds in agreement with fp32",
                               choices=("auto", "fp32", "bf16", "int8"))
     chunk_tokens: int = _setting(200, "Most word pieces of body text in one passage")
     chunk_overlap: int = _setting(32, "Word pieces repeated from the end of one passage at the start of the next",

@@ -31,12 +31,12 @@ def cpu(*flags: str, machine: str = "x86_64") -> CpuInfo:
 @pytest.mark.unit
 @pytest.mark.parametrize("info,expected,cpu_class", [
     pytest.param(cpu("avx2", "avx512f", "amx_tile", "amx_bf16", "avx512_bf16"), ("bf16", "int8"), "amx", id="amx"),
-    pytest.param(cpu("avx2", "avx512f", "avx512_bf16", "avx512_vnni"), ("bf16", "int8"), "avx512-bf16", id="zen4"),
+    pytest.param(cpu("avx2", "avx512f", "avx512_bf16", "avx512_vnni"), ("int8", "bf16"), "avx512-bf16", id="zen4"),
     pytest.param(cpu("avx2", "avx512f", "avx512_vnni"), ("int8",), "avx512-vnni", id="avx512-vnni"),
     pytest.param(cpu("avx2", "fma"), ("int8",), "avx2", id="avx2-only"),
     pytest.param(cpu("asimd", "asimddp", machine="aarch64"), ("int8",), "neon", id="arm"),
 ])
-def test_auto_tries_bf16_only_where_the_cpu_multiplies_it(info: CpuInfo, expected: tuple[str, ...],
+def test_auto_tries_bf16_first_on_amx_and_after_int8_on_avx512_bf16(info: CpuInfo, expected: tuple[str, ...],
                                                             cpu_class: str) -> None:
     assert candidates("auto", info) == expected
     assert info.cpu_class == cpu_class
@@ -196,3 +196,14 @@ def test_a_onednn_cap_below_bf16_leaves_int8_first(monkeypatch: pytest.MonkeyPat
     assert candidates("auto", amx) == ("int8",)
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
     assert candidates("auto", amx) == ("bf16", "int8")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")  # bf16 dot products without the tiles: int8 first
+    assert candidates("auto", amx) == ("int8", "bf16") and amx.cpu_class == "avx512-bf16"
+
+
+@pytest.mark.unit
+def test_on_avx512_bf16_without_amx_auto_runs_int8_and_keeps_bf16_as_the_next_choice() -> None:
+    zen4 = cpu("avx2", "avx512f", "avx512_bf16", "avx512_vnni")
+    assert candidate_paths("auto", zen4) == ("openvino-int8", "onnx-int8", "torch-bf16")
+    assert candidate_paths("bf16", zen4) == ("torch-bf16",)
+    amx = cpu("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "amx_int8")
+    assert candidate_paths("auto", amx) == ("torch-bf16", "openvino-int8", "onnx-int8")

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from qa_app.embedding.cpu import native_bf16, resolve_precision
+from qa_app.embedding.cpu import cpu_info, native_bf16, resolve_precision
 from qa_app.embedding.encoder import DenseEncoder
 from qa_app.embedding.question_batcher import QueryBatcher, question_threads
 
@@ -66,7 +66,7 @@ def test_bf16_vectors_point_where_fp32_ones_do() -> None:
 
 
 def test_auto_precision_follows_the_cpu(encoder: DenseEncoder) -> None:
-    assert resolve_precision("auto") == ("bf16" if native_bf16() else "int8")  # tried first; the self-test decides
+    assert resolve_precision("auto") == ("bf16" if cpu_info().amx else "int8")  # tried first; the self-test decides
     assert resolve_precision("fp32") == "fp32"
     assert encoder.info.precision == encoder.path.precision in ("fp32", "bf16", "int8")
     with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16, int8"):
@@ -153,7 +153,7 @@ def test_a_packed_copy_computes_what_the_model_does_and_shares_its_other_tensors
             torch.testing.assert_close(packed(x).float(), model(x).float(), atol=1e-2, rtol=1e-2)
 
 
-@pytest.mark.skipif(not native_bf16(), reason="packed layers are used in bf16, the default only where the CPU has it")
+@pytest.mark.skipif(not native_bf16(), reason="packed layers are used in bf16, which runs in hardware only where the CPU has it")
 def test_bf16_questions_run_through_packed_linear_layers() -> None:
     encoder = DenseEncoder.load("all-MiniLM-L6-v2", "bf16")
     assert encoder.path_name == "torch-bf16"

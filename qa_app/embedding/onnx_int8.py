@@ -1,4 +1,4 @@
-"""The model in int8 through ONNX Runtime, for CPUs without bf16 matrix units.
+"""The model in int8 through ONNX Runtime, for CPUs without AMX where OpenVINO cannot run (no VNNI, ARM).
 
 The transformer, mean pooling and normalisation are exported once with `torch.onnx.export`, and every
 MatMul with a weight becomes ONNX Runtime's `MatMulNBits` (com.microsoft) with 8-bit weights: symmetric,
